@@ -1,0 +1,94 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// C libraries come from Debian packages (scripts/install-deps.sh installs them).
+let package = Package(
+    name: "Trunkline",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "trunkline", targets: ["trunkline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: - C libraries
+        .systemLibrary(name: "CSofiaSIP", pkgConfig: "sofia-sip-ua", providers: [.apt(["libsofia-sip-ua-dev"])]),
+        .systemLibrary(name: "CSpanDSP", pkgConfig: "spandsp", providers: [.apt(["libspandsp-dev"])]),
+        .systemLibrary(name: "COpus", pkgConfig: "opus", providers: [.apt(["libopus-dev"])]),
+        .systemLibrary(name: "CSRTP", pkgConfig: "libsrtp2", providers: [.apt(["libsrtp2-dev"])]),
+        // Non-variadic wrappers over sofia's tag-list calls, which Swift cannot call.
+        .target(name: "SofiaShim", dependencies: ["CSofiaSIP"]),
+
+        // MARK: - Modules
+        .target(
+            name: "SIP",
+            dependencies: [
+                "CSofiaSIP", "SofiaShim",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Media",
+            dependencies: [
+                "CSpanDSP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Agent",
+            dependencies: [
+                "Media",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "SIP", "Media", "Agent",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "trunkline",
+            dependencies: [
+                "Gateway",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: - Tests
+        // Real peers the tests drive: a recording Twilio-Media-Streams agent server, process helpers.
+        .target(
+            name: "TrunklineTestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            path: "Tests/Support"
+        ),
+        .testTarget(name: "SIPTests", dependencies: ["SIP"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media"]),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TrunklineTestSupport"]),
+    ]
+)

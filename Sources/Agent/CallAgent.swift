@@ -1,0 +1,85 @@
+import NIOCore
+
+/// What an agent knows about the call it serves. Plain values: built by the gateway, read by any agent.
+public struct CallContext: Sendable, Equatable {
+    /// Twilio-style call id, `CA` + 32 lowercase hex digits.
+    public var callSid: String
+    /// Twilio-style account id, `AC` + 32 lowercase hex digits (from config).
+    public var accountSid: String
+    /// Caller number or user part (From), called number (Request-URI / To).
+    public var from: String
+    public var to: String
+    public var trunk: String
+    public var route: String
+    public var sipCallID: String
+    /// Extra context for `customParameters`, in insertion order (after the standard ones).
+    public var extraParameters: [(name: String, value: String)]
+
+    public init(
+        callSid: String, accountSid: String, from: String, to: String, trunk: String, route: String,
+        sipCallID: String, extraParameters: [(name: String, value: String)] = []
+    ) {
+        self.callSid = callSid
+        self.accountSid = accountSid
+        self.from = from
+        self.to = to
+        self.trunk = trunk
+        self.route = route
+        self.sipCallID = sipCallID
+        self.extraParameters = extraParameters
+    }
+
+    public static func == (lhs: CallContext, rhs: CallContext) -> Bool {
+        lhs.callSid == rhs.callSid && lhs.accountSid == rhs.accountSid && lhs.from == rhs.from && lhs.to == rhs.to
+            && lhs.trunk == rhs.trunk && lhs.route == rhs.route && lhs.sipCallID == rhs.sipCallID
+            && lhs.extraParameters.elementsEqual(rhs.extraParameters, by: { $0 == $1 })
+    }
+}
+
+/// Why an agent gave up the call.
+public enum AgentFailure: Error, Sendable, Equatable {
+    /// The agent could not be reached (connect refused, DNS, handshake rejected, timeout).
+    case unreachable(String)
+    /// The agent failed after the call was bridged (socket error, protocol violation).
+    case failedMidCall(String)
+
+    public var reason: String {
+        switch self {
+        case .unreachable(let detail): "agent unreachable: \(detail)"
+        case .failedMidCall(let detail): "agent failed mid-call: \(detail)"
+        }
+    }
+}
+
+/// The call as an agent sees it: what the agent may ask of the call.
+///
+/// Implemented by the gateway's call. Every method must be called on the call's event loop.
+public protocol AgentCallControl: AnyObject {
+    /// Queues 8 kHz 16-bit mono PCM for paced playout to the caller.
+    func agentPlay(_ samples: UnsafeBufferPointer<Int16>)
+    /// Asks to be told (through `CallAgent.markPlayed`) once everything queued before it has played.
+    func agentMark(_ id: Int)
+    /// Drops all queued audio; pending marks are reported played at once.
+    func agentClear()
+    /// The agent ended the call normally (script finished, socket closed by the agent).
+    func agentHangUp(reason: String)
+    /// The agent cannot serve the call; the gateway plays its fallback prompt and hangs up.
+    func agentFailed(_ failure: AgentFailure)
+}
+
+/// An agent serving one call: the remote Twilio-Media-Streams client or an embedded agent.
+///
+/// All methods are called on the call's event loop, which is also the loop the agent must do its I/O on.
+/// Not `Sendable`: an agent is confined to its call's loop.
+public protocol CallAgent: AnyObject {
+    /// The call is answered and media flows. `control` is held weakly or until `stop`.
+    func start(context: CallContext, control: AgentCallControl)
+    /// One packet of caller audio, 8 kHz 16-bit mono PCM (160 samples for 20 ms). Valid only during the call.
+    func callerAudio(_ samples: UnsafeBufferPointer<Int16>)
+    /// One DTMF press from the caller (0-9, *, #, A-D), de-duplicated.
+    func callerDigit(_ digit: Character)
+    /// Audio before mark `id` has been played (or was cleared).
+    func markPlayed(_ id: Int)
+    /// The call is over (caller hung up, or the gateway ends it). The agent releases its resources.
+    func stop(reason: String)
+}

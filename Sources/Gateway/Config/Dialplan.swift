@@ -1,0 +1,118 @@
+import Foundation
+
+/// Routes for inbound calls, matched in file order on the called number.
+public struct Dialplan: Sendable {
+    public var routes: [Route]
+
+    public struct Route: Sendable {
+        public var name: String
+        public var match: Match
+        /// Only calls from these trunks (all trunks when nil).
+        public var trunks: Set<String>?
+        public var action: Action
+    }
+
+    public enum Match: Sendable {
+        case exact(String)
+        case prefix(String)
+        case regex(String, NSRegularExpressionBox)
+        case any
+
+        func matches(_ number: String) -> Bool {
+            switch self {
+            case .exact(let value): number == value
+            case .prefix(let value): number.hasPrefix(value)
+            case .regex(_, let box): box.matchesWhole(number)
+            case .any: true
+            }
+        }
+    }
+
+    public enum Action: Sendable, Equatable {
+        /// A remote agent speaking Twilio Media Streams over WebSocket.
+        case remoteAgent(url: String)
+        /// The built-in scripted demo agent.
+        case embeddedDemo
+        /// Refuse the call with this SIP status.
+        case reject(status: Int)
+    }
+
+    /// The first route for this trunk whose match accepts `number`.
+    public func route(number: String, trunk: String) -> Route? {
+        routes.first { route in
+            (route.trunks?.contains(trunk) ?? true) && route.match.matches(number)
+        }
+    }
+
+    static func load(path: String, trunkNames: Set<String>) throws -> Dialplan {
+        let root = try ConfigNode.load(yaml: try GatewayConfiguration.read(path), file: path)
+        let keys = try root.mapping(allowed: ["routes"])
+        var routes: [Route] = []
+        for node in try keys["routes"].required("routes", in: root).sequence() {
+            let fields = try node.mapping(allowed: ["name", "match", "trunks", "agent", "embedded", "reject"])
+            let name = try fields["name"].required("name", in: node).string()
+            let match = try parseMatch(fields["match"], in: node)
+            var trunks: Set<String>?
+            if let trunksNode = fields["trunks"] {
+                let names = try trunksNode.stringList()
+                if let unknown = names.first(where: { !trunkNames.contains($0) }) {
+                    throw trunksNode.error("unknown trunk '\(unknown)'")
+                }
+                trunks = Set(names)
+            }
+            let actions = ["agent", "embedded", "reject"].filter { fields[$0] != nil }
+            guard actions.count == 1 else {
+                throw node.error("route '\(name)' needs exactly one action: agent, embedded or reject (has \(actions.isEmpty ? "none" : actions.joined(separator: ", ")))")
+            }
+            routes.append(Route(name: name, match: match, trunks: trunks, action: try parseAction(actions[0], fields[actions[0]]!)))
+        }
+        return Dialplan(routes: routes)
+    }
+
+    private static func parseMatch(_ node: ConfigNode?, in route: ConfigNode) throws -> Match {
+        guard let node else { return .any }
+        let fields = try node.mapping(allowed: ["exact", "prefix", "regex"])
+        guard fields.count == 1, let (kind, value) = fields.first else { throw node.error("match needs exactly one of exact, prefix, regex") }
+        let text = try value.string()
+        switch kind {
+        case "exact": return .exact(text)
+        case "prefix": return text.isEmpty ? .any : .prefix(text)
+        default:
+            guard let box = NSRegularExpressionBox(text) else { throw value.error("invalid regular expression '\(text)'") }
+            return .regex(text, box)
+        }
+    }
+
+    private static func parseAction(_ kind: String, _ node: ConfigNode) throws -> Action {
+        switch kind {
+        case "agent":
+            let fields = try node.mapping(allowed: ["url"])
+            let url = try fields["url"].required("url", in: node).string()
+            guard url.hasPrefix("ws://") else { throw node.error("agent url must be ws://host:port/path (got '\(url)')") }
+            return .remoteAgent(url: url)
+        case "embedded":
+            let name = try node.string()
+            guard name == "demo" else { throw node.error("unknown embedded agent '\(name)' (known: demo)") }
+            return .embeddedDemo
+        default:
+            let status = try node.int(in: 400...699)
+            return .reject(status: status)
+        }
+    }
+}
+
+/// NSRegularExpression is immutable and thread-safe once built, but not marked Sendable.
+public struct NSRegularExpressionBox: @unchecked Sendable {
+    let expression: NSRegularExpression
+
+    init?(_ pattern: String) {
+        guard let expression = try? NSRegularExpression(pattern: pattern) else { return nil }
+        self.expression = expression
+    }
+
+    func matchesWhole(_ text: String) -> Bool {
+        let range = NSRange(text.startIndex..., in: text)
+        guard let match = expression.firstMatch(in: text, options: [.anchored], range: range) else { return false }
+        return match.range == range
+    }
+}

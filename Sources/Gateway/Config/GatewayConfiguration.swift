@@ -1,0 +1,135 @@
+import Foundation
+
+/// The gateway's configuration: `trunkline.yaml` plus the dialplan file it names.
+///
+/// Every field is documented here and in the README; defaults are named constants with their reason.
+public struct GatewayConfiguration: Sendable {
+    public struct SIPSettings: Sendable {
+        /// Address to listen on for SIP over UDP and TCP.
+        public var listen: String = "127.0.0.1"
+        public var port: Int = 5060
+    }
+
+    public struct MediaSettings: Sendable {
+        /// Local address for RTP: bound, and put in our SDP.
+        public var address: String = "127.0.0.1"
+        /// RTP ports handed out to calls (even ports; RTCP would use the odd one above).
+        public var rtpPorts: ClosedRange<Int> = 20000...20999
+    }
+
+    public struct Trunk: Sendable {
+        public var name: String
+        /// Source networks allowed to send us INVITEs on this trunk.
+        public var allow: [CIDR]
+    }
+
+    public var sip = SIPSettings()
+    public var media = MediaSettings()
+    /// Twilio-style account id shown to agents (`AC` + 32 hex); a fixed dev value by default.
+    public var accountSid = GatewayConfiguration.defaultAccountSid
+    /// Where call records go, one JSON line per call.
+    public var callRecords = "run/calls.jsonl"
+    /// Folder of 8 kHz mono 16-bit WAV prompts (greeting, digits, goodbye, fallback).
+    public var prompts = "prompts"
+    /// How long a remote agent may take to accept the WebSocket before the fallback prompt plays.
+    public var agentConnectTimeoutMilliseconds = GatewayConfiguration.defaultAgentConnectTimeoutMilliseconds
+    public var trunks: [Trunk] = []
+    public var dialplan = Dialplan(routes: [])
+
+    /// The dev account id: all zeros, so it is obviously not a real Twilio account.
+    public static let defaultAccountSid = "AC" + String(repeating: "0", count: 32)
+    /// Long enough for a slow TLS/agent start, short enough that a caller is not left in silence.
+    public static let defaultAgentConnectTimeoutMilliseconds = 3000
+
+    public init() {}
+
+    /// Loads `path` and the dialplan it names (relative paths resolve against the config file's folder).
+    public static func load(path: String) throws -> GatewayConfiguration {
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+        let root = try ConfigNode.load(yaml: try read(path), file: path)
+        let keys = try root.mapping(allowed: ["sip", "media", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan"])
+        var config = GatewayConfiguration()
+
+        if let sip = keys["sip"] {
+            let fields = try sip.mapping(allowed: ["listen", "port"])
+            if let listen = fields["listen"] {
+                config.sip.listen = try listen.string()
+                guard CIDR(config.sip.listen) != nil else { throw listen.error("'\(config.sip.listen)' is not an IP address") }
+            }
+            if let port = fields["port"] { config.sip.port = try port.int(in: 0...65535) }
+        }
+        if let media = keys["media"] {
+            let fields = try media.mapping(allowed: ["address", "rtp_ports"])
+            if let address = fields["address"] {
+                config.media.address = try address.string()
+                guard CIDR(config.media.address) != nil else { throw address.error("'\(config.media.address)' is not an IP address") }
+            }
+            if let ports = fields["rtp_ports"] { config.media.rtpPorts = try parsePortRange(ports) }
+        }
+        if let sid = keys["account_sid"] {
+            config.accountSid = try sid.string()
+            guard config.accountSid.hasPrefix("AC"), config.accountSid.count == 34,
+                  config.accountSid.dropFirst(2).allSatisfy(\.isHexDigit) else {
+                throw sid.error("must be 'AC' followed by 32 hex digits")
+            }
+        }
+        if let records = keys["call_records"] { config.callRecords = resolve(try records.string(), against: base) }
+        config.prompts = resolve(try keys["prompts"]?.string() ?? config.prompts, against: base)
+        if let timeout = keys["agent_connect_timeout_ms"] { config.agentConnectTimeoutMilliseconds = try timeout.int(in: 100...60000) }
+
+        let trunksNode = try keys["trunks"].required("trunks", in: root)
+        for trunkNode in try trunksNode.sequence() {
+            config.trunks.append(try parseTrunk(trunkNode))
+        }
+        guard !config.trunks.isEmpty else { throw trunksNode.error("at least one trunk is required") }
+        var seen = Set<String>()
+        for (trunk, node) in zip(config.trunks, try trunksNode.sequence()) where !seen.insert(trunk.name).inserted {
+            throw node.error("duplicate trunk name '\(trunk.name)'")
+        }
+
+        let dialplanNode = try keys["dialplan"].required("dialplan", in: root)
+        let dialplanPath = resolve(try dialplanNode.string(), against: base)
+        guard FileManager.default.fileExists(atPath: dialplanPath) else { throw dialplanNode.error("dialplan file '\(dialplanPath)' not found") }
+        config.dialplan = try Dialplan.load(path: dialplanPath, trunkNames: Set(config.trunks.map(\.name)))
+        return config
+    }
+
+    static func read(_ path: String) throws -> String {
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: path, line: 0, column: 0, message: "cannot read: \(error.localizedDescription)")
+        }
+    }
+
+    private static func resolve(_ path: String, against base: URL) -> String {
+        path.hasPrefix("/") ? path : base.appendingPathComponent(path).path
+    }
+
+    private static func parsePortRange(_ node: ConfigNode) throws -> ClosedRange<Int> {
+        let text = try node.string()
+        let bounds = text.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard bounds.count == 2, let low = bounds[0], let high = bounds[1], 1024 <= low, low < high, high <= 65535 else {
+            throw node.error("expected 'LOW-HIGH' with 1024 <= LOW < HIGH <= 65535, got '\(text)'")
+        }
+        return low...high
+    }
+
+    private static func parseTrunk(_ node: ConfigNode) throws -> Trunk {
+        let fields = try node.mapping(allowed: ["name", "allow"])
+        let name = try fields["name"].required("name", in: node).string()
+        let allowNode = try fields["allow"].required("allow", in: node)
+        var allow: [CIDR] = []
+        for entry in try allowNode.sequence() {
+            let text = try entry.string()
+            guard let cidr = CIDR(text) else { throw entry.error("'\(text)' is not a CIDR (e.g. 203.0.113.0/24)") }
+            allow.append(cidr)
+        }
+        return Trunk(name: name, allow: allow)
+    }
+
+    /// The trunk a source address belongs to: the first whose allow-list contains it.
+    public func trunk(forSource address: String) -> Trunk? {
+        trunks.first { $0.allow.contains { $0.contains(address) } }
+    }
+}

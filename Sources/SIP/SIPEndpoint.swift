@@ -1,0 +1,322 @@
+import CSofiaSIP
+import Foundation
+import Logging
+import SofiaShim
+
+/// A SIP user agent on sofia-sip's nua, running sofia's `su_root` loop on a dedicated thread.
+///
+/// Thread contract: the public methods may be called from any thread; they post a command to the sofia thread
+/// and return at once. Events are delivered on the sofia thread through `eventHandler`, which must not block.
+/// Sofia pointers never leave this module: calls are named by `SIPCallLegID`.
+public final class SIPEndpoint: Sendable {
+    public struct Configuration: Sendable {
+        /// Address to listen on (UDP and TCP), e.g. 127.0.0.1.
+        public var host: String
+        public var port: Int
+        public var userAgent: String
+
+        public init(host: String, port: Int, userAgent: String = "Trunkline") {
+            self.host = host
+            self.port = port
+            self.userAgent = userAgent
+        }
+    }
+
+    public enum StartError: Error, CustomStringConvertible {
+        case bindFailed(String)
+        public var description: String {
+            switch self {
+            case .bindFailed(let url): "cannot listen for SIP on \(url) (address in use or not local?)"
+            }
+        }
+    }
+
+    private let stack: SofiaStack
+
+    public init(configuration: Configuration, logger: Logger, eventHandler: @escaping @Sendable (SIPEvent) -> Void) {
+        self.stack = SofiaStack(configuration: configuration, logger: logger, eventHandler: eventHandler)
+    }
+
+    /// Starts the sofia thread and binds the listening sockets; throws if they cannot be bound.
+    public func start() throws {
+        try stack.startThread()
+    }
+
+    /// Sends a final or provisional response to an INVITE, with an SDP body if given.
+    public func respond(_ leg: SIPCallLegID, status: Int, phrase: String, sdp: String? = nil) {
+        stack.post { $0.doRespond(leg, status: status, phrase: phrase, sdp: sdp) }
+    }
+
+    /// Ends an established call with BYE (or a pending one with the given rejection).
+    public func hangUp(_ leg: SIPCallLegID, reason: String? = nil) {
+        stack.post { $0.doBye(leg, reason: reason) }
+    }
+
+    /// Shuts nua down (answering outstanding transactions) and stops the thread. Blocks until it has.
+    public func shutdown() {
+        stack.shutdownAndWait()
+    }
+}
+
+/// The sofia-side state. Thread contract: everything below `// MARK: - Sofia thread` runs on the sofia thread
+/// only (the nua callback and posted commands); the rest is set once before the thread starts.
+final class SofiaStack: @unchecked Sendable {
+    let configuration: SIPEndpoint.Configuration
+    let logger: Logger
+    let eventHandler: @Sendable (SIPEvent) -> Void
+
+    // Set on the sofia thread before `started` is signalled, then read-only; guarded by that handshake.
+    private var root: OpaquePointer?
+    private var nua: OpaquePointer?
+    private var thread: Thread?
+    private let started = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+    private var startFailure: SIPEndpoint.StartError?
+
+    // Protected by the sofia thread.
+    private var legs: [UInt64: LegState] = [:]
+    private var nextLeg: UInt64 = 1
+    private var shuttingDown = false
+
+    private struct LegState {
+        var handle: OpaquePointer
+        var cause: SIPTermination?
+        var established = false
+    }
+
+    init(configuration: SIPEndpoint.Configuration, logger: Logger, eventHandler: @escaping @Sendable (SIPEvent) -> Void) {
+        self.configuration = configuration
+        self.logger = logger
+        self.eventHandler = eventHandler
+    }
+
+    func startThread() throws {
+        SofiaLog.install(logger: logger)
+        let thread = Thread { [self] in self.runLoop() }
+        thread.name = "sofia-sip"
+        self.thread = thread
+        thread.start()
+        started.wait()
+        if let startFailure { throw startFailure }
+    }
+
+    func shutdownAndWait() {
+        guard thread != nil, startFailure == nil else { return }
+        post { $0.doShutdown() }
+        stopped.wait()
+    }
+
+    /// Runs `command` on the sofia thread.
+    func post(_ command: @escaping @Sendable (SofiaStack) -> Void) {
+        guard let root else { return }
+        let box = Unmanaged.passRetained(CommandBox { command(self) })
+        let result = tl_post(root, { context in
+            Unmanaged<CommandBox>.fromOpaque(context!).takeRetainedValue().run()
+        }, box.toOpaque())
+        if result != 0 {
+            box.release()
+            logger.error("could not post a command to the sofia thread")
+        }
+    }
+
+    // MARK: - Sofia thread
+
+    private func runLoop() {
+        su_init()
+        root = su_root_create(nil)
+        let url = "sip:\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(configuration.port)"
+        let tags = SofiaTagList()
+            .add(tl_nutag_url(), string: url)
+            .add(tl_nutag_autoanswer(), 0)
+            .add(tl_nutag_media_enable(), 0)
+            .add(tl_nutag_allow(), string: "INVITE, ACK, BYE, CANCEL, OPTIONS")
+            .add(tl_siptag_user_agent_str(), string: configuration.userAgent)
+        nua = tags.withTags { list in
+            tl_nua_create(root, { event, status, phrase, nua, magic, nh, hmagic, sip, tags in
+                guard let magic else { return }
+                let stack = Unmanaged<SofiaStack>.fromOpaque(magic).takeUnretainedValue()
+                stack.processEvent(event, status: Int(status), phrase: phrase.map { String(cString: $0) } ?? "",
+                                   nua: nua, handle: nh, legMagic: hmagic, sip: sip, tags: tags)
+            }, Unmanaged.passUnretained(self).toOpaque(), list)
+        }
+        guard nua != nil else {
+            startFailure = .bindFailed(url)
+            su_root_destroy(root)
+            root = nil
+            su_deinit()
+            started.signal()
+            return
+        }
+        logger.info("SIP listening", metadata: ["url": "\(url)", "transports": "udp,tcp"])
+        started.signal()
+        su_root_run(root)
+        nua_destroy(nua)
+        su_root_destroy(root)
+        su_deinit()
+        stopped.signal()
+    }
+
+    private func processEvent(
+        _ event: nua_event_t, status: Int, phrase: String, nua: OpaquePointer?, handle: OpaquePointer?,
+        legMagic: UnsafeMutableRawPointer?, sip: UnsafePointer<sip_t>?, tags: UnsafeMutablePointer<tagi_t>?
+    ) {
+        let leg = legMagic.map { UInt64(UInt(bitPattern: $0)) }
+        switch event {
+        case nua_i_invite:
+            guard let handle, let sip, leg == nil else { return }
+            acceptInvite(handle: handle, sip: sip, nua: nua)
+        case nua_i_cancel:
+            if let leg { legs[leg]?.cause = .cancelled }
+        case nua_i_bye:
+            if let leg { legs[leg]?.cause = .remoteBye }
+        case nua_i_state:
+            guard let leg, var state = legs[leg] else { return }
+            let callState = tl_callstate(tags)
+            if callState == Int32(nua_callstate_ready.rawValue), !state.established {
+                state.established = true
+                legs[leg] = state
+                eventHandler(.established(SIPCallLegID(rawValue: leg)))
+            } else if callState == Int32(nua_callstate_terminated.rawValue) {
+                legs[leg] = nil
+                nua_handle_bind(state.handle, nil)
+                nua_handle_destroy(state.handle)
+                eventHandler(.terminated(SIPCallLegID(rawValue: leg), state.cause ?? .failed(status: status, phrase: phrase)))
+            }
+        case nua_r_shutdown:
+            if status >= 200 { su_root_break(root) }
+        default:
+            // Out-of-dialog requests nua answered itself (OPTIONS → 200, unknown methods → 405/501) leave an
+            // unbound handle behind: release it.
+            if legMagic == nil, let handle, nua_event_is_incoming_request(event) != 0 {
+                nua_handle_destroy(handle)
+            }
+        }
+    }
+
+    private func acceptInvite(handle: OpaquePointer, sip: UnsafePointer<sip_t>, nua: OpaquePointer?) {
+        if shuttingDown {
+            tl_nua_respond(handle, 503, "Service Unavailable", nil)
+            nua_handle_destroy(handle)
+            return
+        }
+        var host = [CChar](repeating: 0, count: 64)
+        var port: Int32 = 0
+        var isTCP: Int32 = 0
+        guard tl_current_request_source(nua, &host, host.count, &port, &isTCP) == 0 else {
+            logger.warning("INVITE without a readable source address: rejected")
+            SofiaTagList().withTags { tl_nua_respond(handle, 500, "Server Internal Error", $0) }
+            nua_handle_destroy(handle)
+            return
+        }
+        let id = nextLeg
+        nextLeg += 1
+        nua_handle_bind(handle, UnsafeMutableRawPointer(bitPattern: UInt(id)))
+        legs[id] = LegState(handle: handle)
+
+        let message = sip.pointee
+        let invite = IncomingInvite(
+            leg: SIPCallLegID(rawValue: id),
+            callID: message.sip_call_id.map { String(cString: $0.pointee.i_id) } ?? "",
+            requestUser: message.sip_request.flatMap { Self.string($0.pointee.rq_url.url_user) },
+            from: Self.nameAddress(message.sip_from),
+            to: Self.nameAddress(message.sip_to),
+            source: SIPSource(host: String(cString: host), port: Int(port), transport: isTCP != 0 ? .tcp : .udp),
+            contentType: message.sip_content_type.flatMap { Self.string($0.pointee.c_type) },
+            body: message.sip_payload.flatMap { payload in
+                guard let data = payload.pointee.pl_data else { return nil }
+                // Not NUL-terminated: use its length.
+                return String(decoding: UnsafeRawBufferPointer(start: data, count: Int(payload.pointee.pl_len)), as: UTF8.self)
+            },
+            extensionHeaders: Self.extensionHeaders(message.sip_unknown)
+        )
+        eventHandler(.invite(invite))
+    }
+
+    func doRespond(_ leg: SIPCallLegID, status: Int, phrase: String, sdp: String?) {
+        guard let state = legs[leg.rawValue] else {
+            logger.debug("response for a finished leg dropped", metadata: ["leg": "\(leg)", "status": "\(status)"])
+            return
+        }
+        let tags = SofiaTagList()
+        if let sdp {
+            tags.add(tl_siptag_content_type_str(), string: "application/sdp")
+            tags.add(tl_siptag_payload_str(), string: sdp)
+        }
+        if status >= 300 { legs[leg.rawValue]?.cause = .rejected(status: status) }
+        tags.withTags { tl_nua_respond(state.handle, Int32(status), phrase, $0) }
+    }
+
+    func doBye(_ leg: SIPCallLegID, reason: String?) {
+        guard let state = legs[leg.rawValue] else { return }
+        if !state.established {
+            // Not answered yet (or no ACK): a final error response ends it.
+            doRespond(leg, status: 480, phrase: "Temporarily Unavailable", sdp: nil)
+            return
+        }
+        legs[leg.rawValue]?.cause = .localBye
+        let tags = SofiaTagList()
+        if let reason { tags.add(tl_siptag_reason_str(), string: "SIP;cause=200;text=\"\(reason.replacingOccurrences(of: "\"", with: "'"))\"") }
+        tags.withTags { tl_nua_bye(state.handle, $0) }
+    }
+
+    func doShutdown() {
+        shuttingDown = true
+        nua_shutdown(nua)
+    }
+
+    // MARK: - Reading sofia structures
+
+    private static func string(_ pointer: UnsafePointer<CChar>?) -> String? {
+        pointer.map { String(cString: $0) }
+    }
+
+    private static func nameAddress(_ header: UnsafeMutablePointer<sip_addr_t>?) -> SIPNameAddress {
+        guard let header else { return SIPNameAddress(text: "", user: nil, host: nil) }
+        let text: String
+        if let c = tl_header_string(UnsafeRawPointer(header).assumingMemoryBound(to: msg_header_t.self)) {
+            text = String(cString: c)
+            free(c)
+        } else {
+            text = ""
+        }
+        return SIPNameAddress(text: text, user: string(header.pointee.a_url.url_user), host: string(header.pointee.a_url.url_host))
+    }
+
+    /// At most this many extension headers are kept, each cut to this size: context, not a copy of the message.
+    static let maximumExtensionHeaders = 32
+    static let maximumExtensionHeaderLength = 1024
+
+    private static func extensionHeaders(_ first: UnsafeMutablePointer<sip_unknown_t>?) -> [(name: String, value: String)] {
+        var result: [(name: String, value: String)] = []
+        var next = first
+        while let header = next, result.count < maximumExtensionHeaders {
+            if let name = string(header.pointee.un_name) {
+                result.append((name, String((string(header.pointee.un_value) ?? "").prefix(maximumExtensionHeaderLength))))
+            }
+            next = header.pointee.un_next
+        }
+        return result
+    }
+}
+
+/// A posted command; retained across the C boundary until it runs.
+private final class CommandBox {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// Sends sofia's own log lines to swift-log.
+enum SofiaLog {
+    nonisolated(unsafe) private static var logger: Logger?
+
+    static func install(logger: Logger) {
+        // Called before the sofia thread starts; only the sofia thread reads it afterwards.
+        Self.logger = logger
+        tl_log_redirect({ level, line in
+            guard let line else { return }
+            let text = String(cString: line).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { return }
+            SofiaLog.logger?.debug("sofia: \(text)", metadata: ["level": "\(level)"])
+        }, 1)
+    }
+}

@@ -1,0 +1,113 @@
+#include "SofiaShim.h"
+#include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/su_log.h>
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/tport.h>
+#include <netinet/in.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+nua_t *tl_nua_create(su_root_t *root, nua_callback_f callback, nua_magic_t *magic, tagi_t const *tags) {
+    return nua_create(root, callback, magic, TAG_NEXT(tags));
+}
+void tl_nua_set_params(nua_t *nua, tagi_t const *tags) { nua_set_params(nua, TAG_NEXT(tags)); }
+void tl_nua_respond(nua_handle_t *nh, int status, char const *phrase, tagi_t const *tags) {
+    nua_respond(nh, status, phrase, TAG_NEXT(tags));
+}
+void tl_nua_bye(nua_handle_t *nh, tagi_t const *tags) { nua_bye(nh, TAG_NEXT(tags)); }
+void tl_nua_invite(nua_handle_t *nh, tagi_t const *tags) { nua_invite(nh, TAG_NEXT(tags)); }
+void tl_nua_cancel(nua_handle_t *nh, tagi_t const *tags) { nua_cancel(nh, TAG_NEXT(tags)); }
+nua_handle_t *tl_nua_handle(nua_t *nua, nua_hmagic_t *hmagic, tagi_t const *tags) {
+    return nua_handle(nua, hmagic, TAG_NEXT(tags));
+}
+
+tag_type_t tl_tag_null(void) { return tag_null; }
+tag_type_t tl_nutag_url(void) { return nutag_url; }
+tag_type_t tl_nutag_autoanswer(void) { return nutag_autoanswer; }
+tag_type_t tl_nutag_autoack(void) { return nutag_autoack; }
+tag_type_t tl_nutag_media_enable(void) { return nutag_media_enable; }
+tag_type_t tl_nutag_allow(void) { return nutag_allow; }
+tag_type_t tl_nutag_appl_method(void) { return nutag_appl_method; }
+tag_type_t tl_nutag_with(void) { return nutag_with; }
+tag_type_t tl_nutag_callstate(void) { return nutag_callstate; }
+tag_type_t tl_siptag_payload_str(void) { return siptag_payload_str; }
+tag_type_t tl_siptag_content_type_str(void) { return siptag_content_type_str; }
+tag_type_t tl_siptag_header_str(void) { return siptag_header_str; }
+tag_type_t tl_siptag_reason_str(void) { return siptag_reason_str; }
+tag_type_t tl_siptag_user_agent_str(void) { return siptag_user_agent_str; }
+tag_type_t tl_siptag_server_str(void) { return siptag_server_str; }
+tag_type_t tl_siptag_to_str(void) { return siptag_to_str; }
+tag_type_t tl_siptag_from_str(void) { return siptag_from_str; }
+
+int tl_callstate(tagi_t const *tags) {
+    tagi_t const *t = tl_find(tags, nutag_callstate);
+    return t ? (int)t->t_value : -1;
+}
+
+int tl_current_request_source(nua_t *nua, char *host, size_t hostlen, int *port, int *is_tcp) {
+    msg_t *msg = nua_current_request(nua);
+    if (!msg) return -1;
+    su_addrinfo_t *ai = msg_addrinfo(msg);
+    if (!ai || !ai->ai_addr) return -1;
+    char service[16];
+    if (getnameinfo((struct sockaddr const *)ai->ai_addr, (socklen_t)ai->ai_addrlen, host, (socklen_t)hostlen,
+                    service, sizeof service, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return -1;
+    *port = atoi(service);
+    *is_tcp = ai->ai_protocol == IPPROTO_TCP || ai->ai_socktype == SOCK_STREAM;
+    return 0;
+}
+
+char *tl_header_string(msg_header_t const *header) {
+    if (!header) return NULL;
+    char buffer[1024];
+    issize_t n = msg_header_field_e(buffer, sizeof buffer, header, 0);
+    if (n < 0) return NULL;
+    if ((size_t)n < sizeof buffer) return strdup(buffer);
+    // Rare: a header longer than the stack buffer; size it exactly rather than truncate.
+    char *big = malloc((size_t)n + 1);
+    if (!big) return NULL;
+    msg_header_field_e(big, (isize_t)n + 1, header, 0);
+    return big;
+}
+
+// MARK: - Commands
+
+struct tl_task_box { tl_task_f task; void *context; };
+
+static void tl_deliver(su_root_magic_t *magic, su_msg_r msg, su_msg_arg_t *arg) {
+    (void)magic; (void)msg;
+    struct tl_task_box *box = (struct tl_task_box *)arg;
+    box->task(box->context);
+}
+
+int tl_post(su_root_t *root, tl_task_f task, void *context) {
+    su_msg_r msg = SU_MSG_R_INIT;
+    if (su_msg_create(msg, su_root_task(root), su_root_task(root), tl_deliver, sizeof(struct tl_task_box)) != 0)
+        return -1;
+    struct tl_task_box *box = (struct tl_task_box *)su_msg_data(msg);
+    box->task = task;
+    box->context = context;
+    return su_msg_send(msg);
+}
+
+// MARK: - Logging
+
+static tl_log_f tl_log_sink;
+
+static void tl_logger(void *stream, char const *fmt, va_list ap) {
+    (void)stream;
+    char line[2048];
+    vsnprintf(line, sizeof line, fmt, ap);
+    if (tl_log_sink) tl_log_sink(su_log_default->log_level, line);
+}
+
+void tl_log_redirect(tl_log_f sink, int level) {
+    tl_log_sink = sink;
+    su_log_redirect(NULL, tl_logger, NULL);
+    su_log_set_level(NULL, (unsigned)level);
+}

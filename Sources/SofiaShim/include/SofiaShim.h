@@ -1,0 +1,66 @@
+// Why this target exists: sofia-sip's nua API takes variadic tag lists (`nua_respond(nh, 200, "OK",
+// SIPTAG_PAYLOAD_STR(sdp), TAG_END())`), its tag macros expand to two values, and its log hook takes a va_list.
+// Swift can call none of these. These wrappers take a `const tagi_t *` array that Swift builds and forward it as
+// TAG_NEXT(tags), which is sofia's own idiom. Tag identities are compared by address, so every tag Swift uses is
+// exported through an accessor here (a Swift copy of a tag object would have the wrong address).
+#ifndef TRUNKLINE_SOFIA_SHIM_H
+#define TRUNKLINE_SOFIA_SHIM_H
+
+// glibc's fd_set must be seen before sofia's su_configure.h defines _GNU_SOURCE (see c-interop notes).
+#include <sys/types.h>
+#include <sys/select.h>
+#include <stddef.h>
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_wait.h>
+#include <sofia-sip/su_tag.h>
+#include <sofia-sip/nua.h>
+#include <sofia-sip/sip.h>
+
+// MARK: - Tag-list forms of the variadic nua calls
+nua_t *tl_nua_create(su_root_t *root, nua_callback_f callback, nua_magic_t *magic, tagi_t const *tags);
+void tl_nua_set_params(nua_t *nua, tagi_t const *tags);
+void tl_nua_respond(nua_handle_t *nh, int status, char const *phrase, tagi_t const *tags);
+void tl_nua_bye(nua_handle_t *nh, tagi_t const *tags);
+void tl_nua_invite(nua_handle_t *nh, tagi_t const *tags);
+void tl_nua_cancel(nua_handle_t *nh, tagi_t const *tags);
+nua_handle_t *tl_nua_handle(nua_t *nua, nua_hmagic_t *hmagic, tagi_t const *tags);
+
+// MARK: - Tags (identities by address)
+tag_type_t tl_tag_null(void);
+tag_type_t tl_nutag_url(void);
+tag_type_t tl_nutag_autoanswer(void);
+tag_type_t tl_nutag_autoack(void);
+tag_type_t tl_nutag_media_enable(void);
+tag_type_t tl_nutag_allow(void);
+tag_type_t tl_nutag_appl_method(void);
+tag_type_t tl_nutag_with(void);
+tag_type_t tl_nutag_callstate(void);
+tag_type_t tl_siptag_payload_str(void);
+tag_type_t tl_siptag_content_type_str(void);
+tag_type_t tl_siptag_header_str(void);
+tag_type_t tl_siptag_reason_str(void);
+tag_type_t tl_siptag_user_agent_str(void);
+tag_type_t tl_siptag_server_str(void);
+tag_type_t tl_siptag_to_str(void);
+tag_type_t tl_siptag_from_str(void);
+
+// MARK: - Reading events
+/// The call state carried by a nua_i_state event's tag list, or -1.
+int tl_callstate(tagi_t const *tags);
+/// The source address of the request nua is currently delivering (only valid inside the nua callback).
+/// Writes a numeric host (NUL-terminated) into `host` and the port; returns 0 on success.
+int tl_current_request_source(nua_t *nua, char *host, size_t hostlen, int *port, int *is_tcp);
+/// Serialises one header (e.g. sip->sip_from) into a heap string the caller frees with free(); NULL if absent.
+char *tl_header_string(msg_header_t const *header);
+
+// MARK: - Commands into the sofia thread
+typedef void (*tl_task_f)(void *context);
+/// Posts `task(context)` to run on the thread running `root` (mutex-protected queue that wakes the loop).
+int tl_post(su_root_t *root, tl_task_f task, void *context);
+
+// MARK: - Logging
+typedef void (*tl_log_f)(int level, char const *line);
+/// Redirects sofia's default log to `sink`, formatted; level 0-9 as sofia's.
+void tl_log_redirect(tl_log_f sink, int level);
+
+#endif
