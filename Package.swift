@@ -55,6 +55,7 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "SIP", "Media", "Agent",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -82,13 +83,23 @@ let package = Package(
             ],
             path: "Tests/Support"
         ),
-        .testTarget(name: "SIPTests", dependencies: ["SIP"]),
+        .testTarget(
+            name: "SIPTests",
+            dependencies: ["SIP", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(
             name: "AgentTests",
             dependencies: ["Agent", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["TrunklineTestSupport"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "TrunklineTestSupport", "Media",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
     ]
 )

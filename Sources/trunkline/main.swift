@@ -1,1 +1,75 @@
-print("trunkline")
+import ArgumentParser
+import Dispatch
+import Foundation
+import Gateway
+import Logging
+
+@main
+struct Trunkline: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A SIP/PSTN gateway for AI voice agents.",
+        subcommands: [Serve.self, CheckConfig.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Configuration file.")
+    var config = "trunkline.yaml"
+
+    func load() throws -> GatewayConfiguration {
+        do {
+            return try GatewayConfiguration.load(path: config)
+        } catch let error as ConfigError {
+            throw ValidationError("invalid configuration: \(error)")
+        }
+    }
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway until SIGINT or SIGTERM.")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "trunkline")
+        let gateway = try Gateway(configuration: try options.load(), logger: logger)
+        try gateway.start()
+
+        let stop = DispatchSemaphore(value: 0)
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            sources.append(source)
+        }
+        stop.wait()
+        logger.info("shutting down", metadata: ["active_calls": "\(gateway.activeCalls)"])
+        gateway.shutdown()
+        logger.info("stopped")
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate the configuration and exit.")
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() throws {
+        let config = try options.load()
+        print("ok: \(config.trunks.count) trunk(s), \(config.dialplan.routes.count) route(s)")
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

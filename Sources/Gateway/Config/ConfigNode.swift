@@ -73,6 +73,11 @@ struct ConfigNode {
         return value
     }
 
+    func bool() throws -> Bool {
+        guard case .scalar(let scalar) = node, let value = Bool(scalar.string) else { throw error("expected true or false") }
+        return value
+    }
+
     func stringList() throws -> [String] {
         try sequence().map { try $0.string() }
     }

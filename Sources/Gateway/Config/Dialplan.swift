@@ -1,3 +1,4 @@
+import Agent
 import Foundation
 
 /// Routes for inbound calls, matched in file order on the called number.
@@ -10,6 +11,8 @@ public struct Dialplan: Sendable {
         /// Only calls from these trunks (all trunks when nil).
         public var trunks: Set<String>?
         public var action: Action
+        /// Ring (180) this long before answering; 0 answers at once.
+        public var ringMilliseconds: Int = 0
     }
 
     public enum Match: Sendable {
@@ -30,7 +33,7 @@ public struct Dialplan: Sendable {
 
     public enum Action: Sendable, Equatable {
         /// A remote agent speaking Twilio Media Streams over WebSocket.
-        case remoteAgent(url: String)
+        case remoteAgent(url: AgentURL)
         /// The built-in scripted demo agent.
         case embeddedDemo
         /// Refuse the call with this SIP status.
@@ -49,7 +52,7 @@ public struct Dialplan: Sendable {
         let keys = try root.mapping(allowed: ["routes"])
         var routes: [Route] = []
         for node in try keys["routes"].required("routes", in: root).sequence() {
-            let fields = try node.mapping(allowed: ["name", "match", "trunks", "agent", "embedded", "reject"])
+            let fields = try node.mapping(allowed: ["name", "match", "trunks", "agent", "embedded", "reject", "ring_ms"])
             let name = try fields["name"].required("name", in: node).string()
             let match = try parseMatch(fields["match"], in: node)
             var trunks: Set<String>?
@@ -64,7 +67,8 @@ public struct Dialplan: Sendable {
             guard actions.count == 1 else {
                 throw node.error("route '\(name)' needs exactly one action: agent, embedded or reject (has \(actions.isEmpty ? "none" : actions.joined(separator: ", ")))")
             }
-            routes.append(Route(name: name, match: match, trunks: trunks, action: try parseAction(actions[0], fields[actions[0]]!)))
+            let ring = try fields["ring_ms"]?.int(in: 0...300_000) ?? 0
+            routes.append(Route(name: name, match: match, trunks: trunks, action: try parseAction(actions[0], fields[actions[0]]!), ringMilliseconds: ring))
         }
         return Dialplan(routes: routes)
     }
@@ -88,8 +92,11 @@ public struct Dialplan: Sendable {
         case "agent":
             let fields = try node.mapping(allowed: ["url"])
             let url = try fields["url"].required("url", in: node).string()
-            guard url.hasPrefix("ws://") else { throw node.error("agent url must be ws://host:port/path (got '\(url)')") }
-            return .remoteAgent(url: url)
+            do {
+                return .remoteAgent(url: try AgentURL(parsing: url))
+            } catch {
+                throw fields["url"]!.error("\(error)")
+            }
         case "embedded":
             let name = try node.string()
             guard name == "demo" else { throw node.error("unknown embedded agent '\(name)' (known: demo)") }

@@ -21,6 +21,8 @@ public struct GatewayConfiguration: Sendable {
         public var name: String
         /// Source networks allowed to send us INVITEs on this trunk.
         public var allow: [CIDR]
+        /// Send RTP to where the peer's RTP comes from (NAT-friendly) rather than to its SDP address.
+        public var symmetricRTP = true
     }
 
     public var sip = SIPSettings()
@@ -116,7 +118,7 @@ public struct GatewayConfiguration: Sendable {
     }
 
     private static func parseTrunk(_ node: ConfigNode) throws -> Trunk {
-        let fields = try node.mapping(allowed: ["name", "allow"])
+        let fields = try node.mapping(allowed: ["name", "allow", "symmetric_rtp"])
         let name = try fields["name"].required("name", in: node).string()
         let allowNode = try fields["allow"].required("allow", in: node)
         var allow: [CIDR] = []
@@ -125,7 +127,9 @@ public struct GatewayConfiguration: Sendable {
             guard let cidr = CIDR(text) else { throw entry.error("'\(text)' is not a CIDR (e.g. 203.0.113.0/24)") }
             allow.append(cidr)
         }
-        return Trunk(name: name, allow: allow)
+        var trunk = Trunk(name: name, allow: allow)
+        if let symmetric = fields["symmetric_rtp"] { trunk.symmetricRTP = try symmetric.bool() }
+        return trunk
     }
 
     /// The trunk a source address belongs to: the first whose allow-list contains it.

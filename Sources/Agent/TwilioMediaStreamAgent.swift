@@ -1,0 +1,627 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Logging
+import Media
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// A remote agent reached over Twilio's bidirectional Media Streams protocol; confined to the call's `EventLoop`.
+///
+/// Every method (the `CallAgent` ones and the read-only counters) must be called on `eventLoop`; debug builds
+/// assert it. The WebSocket client runs on that same loop, so a packet of caller audio goes from `callerAudio`
+/// to the socket without crossing a thread, a `Task` or a lock, and without an allocation in the steady state:
+/// the JSON envelope, the base64 payload and the masked frame header are written into one reused buffer.
+///
+/// Trunkline plays Twilio toward the agent: it sends `connected`, `start` (call context in `customParameters`),
+/// `media` (20 ms of μ-law per message), `dtmf`, `mark` echoes and `stop`, and accepts `media`, `mark` and `clear`.
+/// A stock Pipecat Twilio bot ends a call by closing the socket, which reaches the call as
+/// `agentHangUp(reason: "agent closed the stream")`.
+///
+/// Outcomes, each reported at most once and never after `stop(reason:)`:
+/// - connect refused, upgrade rejected, or no open WebSocket within `connectTimeout` → `agentFailed(.unreachable)`;
+/// - close frame or TCP FIN from the agent after the stream opened → `agentHangUp`;
+/// - socket error or protocol violation (oversized frame, non-UTF-8 text) → `agentFailed(.failedMidCall)`.
+public final class TwilioMediaStreamAgent: CallAgent {
+    /// Largest WebSocket message accepted from the agent (one frame or the sum of its fragments).
+    public static let maxInboundMessageSize = 1 << 20
+
+    public let url: AgentURL
+    public let eventLoop: EventLoop
+    /// This stream's id, `MZ` + 32 lowercase hex digits, fixed at init.
+    public let streamSid: String
+
+    /// Caller packets and digits that arrived before the WebSocket was open, dropped (not queued).
+    public private(set) var droppedBeforeOpen = 0
+    /// Caller packets dropped because the socket was not writable (the agent reads too slowly).
+    public private(set) var droppedWhileBackpressured = 0
+    /// Agent messages ignored: not JSON, unknown event, or missing fields.
+    public private(set) var ignoredAgentMessages = 0
+
+    private var logger: Logger
+    private let connectTimeout: TimeAmount
+
+    // All fields below: protected by the event loop thread.
+    private var state: State = .idle { didSet { self.eventLoop.assertInEventLoop() } }
+    private weak var control: AgentCallControl?
+    private var context: CallContext?
+    /// Scratch for every outbound text frame; uniquely owned again once the socket has taken the previous one.
+    private var outbound: ByteBuffer
+    private var muLawScratch: [UInt8] = Array(repeating: 0, count: 160)
+    private var pcmScratch: [Int16] = Array(repeating: 0, count: 320)
+    private var sequenceNumber = 0
+    private var chunk = 0
+    private var samplesStreamed = 0
+    private var nextMarkID = 1
+    private var pendingMarks: [Int: String] = [:]
+
+    private enum State {
+        case idle
+        /// TCP connect and HTTP upgrade under way; `channel` is known once the TCP connect succeeded.
+        case connecting(channel: Channel?, deadline: Scheduled<Void>)
+        case streaming(TwilioStreamHandler)
+        /// Stopped, failed or hung up: nothing more is sent or reported.
+        case finished
+    }
+
+    /// Creates the agent for one call. Nothing happens until `start(context:control:)`.
+    ///
+    /// - Parameters:
+    ///   - url: the agent's `ws://` URL.
+    ///   - eventLoop: the call's loop; the socket is created on it and every method must be called on it.
+    ///   - logger: logs with `stream_sid` added; no media content and no digits are logged.
+    ///   - connectTimeout: limit for TCP connect plus WebSocket upgrade.
+    public init(url: AgentURL, eventLoop: EventLoop, logger: Logger, connectTimeout: TimeAmount) {
+        self.url = url
+        self.eventLoop = eventLoop
+        self.connectTimeout = connectTimeout
+        self.streamSid = TwilioIdentifier.make(prefix: "MZ")
+        self.logger = logger
+        self.logger[metadataKey: "stream_sid"] = "\(self.streamSid)"
+        self.outbound = ByteBufferAllocator().buffer(capacity: 1024)
+    }
+
+    // MARK: - CallAgent
+
+    public func start(context: CallContext, control: AgentCallControl) {
+        self.eventLoop.preconditionInEventLoop()
+        guard case .idle = self.state else {
+            assertionFailure("TwilioMediaStreamAgent.start called twice")
+            return
+        }
+        self.context = context
+        self.control = control
+        self.logger[metadataKey: "call_sid"] = "\(context.callSid)"
+
+        let box = NIOLoopBound(self, eventLoop: self.eventLoop)
+        let timeout = self.connectTimeout
+        let deadline = self.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+            box.value.processConnectDeadline(timeout)
+        }
+        self.state = .connecting(channel: nil, deadline: deadline)
+        self.logger.debug("connecting to agent", metadata: ["url": "\(self.url)"])
+
+        let url = self.url
+        ClientBootstrap(group: self.eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configureHandshake(channel: channel, url: url, agent: box)
+                }
+            }
+            .connect(host: url.host, port: url.port)
+            .assumeIsolated()
+            .whenComplete { result in box.value.processConnectResult(result) }
+    }
+
+    public func callerAudio(_ samples: UnsafeBufferPointer<Int16>) {
+        self.eventLoop.assertInEventLoop()
+        guard case .streaming(let handler) = self.state else {
+            if case .connecting = self.state { self.droppedBeforeOpen += 1 }
+            return
+        }
+        let timestampMs = self.samplesStreamed / 8
+        self.samplesStreamed += samples.count
+        guard handler.isWritable else {
+            self.droppedWhileBackpressured += 1
+            return
+        }
+        if self.muLawScratch.count < samples.count {
+            self.muLawScratch = Array(repeating: 0, count: samples.count)
+        }
+        self.sequenceNumber += 1
+        self.chunk += 1
+        let sequenceNumber = self.sequenceNumber
+        let chunk = self.chunk
+        let streamSid = self.streamSid
+        WebSocketClientFrame.begin(&self.outbound)
+        self.muLawScratch.withUnsafeMutableBufferPointer { muLaw in
+            let encoded = UnsafeMutableBufferPointer(rebasing: muLaw[..<samples.count])
+            G711Law.muLaw.encode(samples, into: encoded)
+            TwilioStreamMessage.writeMedia(
+                into: &self.outbound, sequenceNumber: sequenceNumber, chunk: chunk, timestampMs: timestampMs,
+                payload: UnsafeRawBufferPointer(encoded), streamSid: streamSid
+            )
+        }
+        WebSocketClientFrame.finish(&self.outbound, opcode: .text)
+        handler.writeRawFrame(self.outbound)
+    }
+
+    public func callerDigit(_ digit: Character) {
+        self.eventLoop.assertInEventLoop()
+        guard case .streaming = self.state else {
+            if case .connecting = self.state { self.droppedBeforeOpen += 1 }
+            return
+        }
+        self.sendText { buffer, sequenceNumber, streamSid in
+            TwilioStreamMessage.writeDTMF(into: &buffer, sequenceNumber: sequenceNumber, digit: digit, streamSid: streamSid)
+        }
+    }
+
+    public func markPlayed(_ id: Int) {
+        self.eventLoop.assertInEventLoop()
+        guard let name = self.pendingMarks.removeValue(forKey: id), case .streaming = self.state else { return }
+        self.sendText { buffer, sequenceNumber, streamSid in
+            TwilioStreamMessage.writeMark(into: &buffer, sequenceNumber: sequenceNumber, name: name, streamSid: streamSid)
+        }
+    }
+
+    public func stop(reason: String) {
+        self.eventLoop.assertInEventLoop()
+        switch self.state {
+        case .idle, .finished:
+            self.state = .finished
+            self.control = nil
+        case .connecting(let channel, let deadline):
+            self.logger.debug("stopped while connecting", metadata: ["reason": "\(reason)"])
+            self.state = .finished
+            self.control = nil
+            deadline.cancel()
+            channel?.close(promise: nil)
+        case .streaming(let handler):
+            self.logger.debug("stopping stream", metadata: ["reason": "\(reason)"])
+            if let context = self.context {
+                self.sendText { buffer, sequenceNumber, streamSid in
+                    TwilioStreamMessage.writeStop(
+                        into: &buffer, sequenceNumber: sequenceNumber, accountSid: context.accountSid,
+                        callSid: context.callSid, streamSid: streamSid
+                    )
+                }
+            }
+            self.state = .finished
+            self.control = nil
+            self.pendingMarks.removeAll()
+            handler.closeGracefully(code: .normalClosure)
+        }
+    }
+
+    // MARK: - Sending
+
+    /// Frames one text message built by `write` (given the buffer, the next sequence number and the stream id).
+    private func sendText(_ write: (inout ByteBuffer, Int, String) -> Void) {
+        guard case .streaming(let handler) = self.state else { return }
+        self.sequenceNumber += 1
+        WebSocketClientFrame.begin(&self.outbound)
+        write(&self.outbound, self.sequenceNumber, self.streamSid)
+        WebSocketClientFrame.finish(&self.outbound, opcode: .text)
+        handler.writeRawFrame(self.outbound)
+    }
+
+    private func sendOpeningMessages(_ handler: TwilioStreamHandler) {
+        guard let context = self.context else { return }
+        WebSocketClientFrame.begin(&self.outbound)
+        TwilioStreamMessage.writeConnected(into: &self.outbound)
+        WebSocketClientFrame.finish(&self.outbound, opcode: .text)
+        handler.writeRawFrame(self.outbound)
+        let streamSid = self.streamSid
+        self.sendText { buffer, sequenceNumber, _ in
+            TwilioStreamMessage.writeStart(
+                into: &buffer, sequenceNumber: sequenceNumber, streamSid: streamSid, context: context
+            )
+        }
+    }
+
+    // MARK: - Outcomes
+
+    private enum Outcome {
+        case hangUp(String)
+        case failed(AgentFailure)
+    }
+
+    /// Ends the stream and reports `outcome` to the call, once.
+    ///
+    /// - Parameter closeCode: when set, a close frame with this code is sent before the socket closes.
+    /// - Parameter peerClosed: the agent sent its close frame already; ours answers it and the socket closes at once.
+    private func finish(_ outcome: Outcome, closeCode: WebSocketErrorCode? = nil, peerClosed: Bool = false) {
+        switch self.state {
+        case .idle, .finished:
+            return
+        case .connecting(let channel, let deadline):
+            deadline.cancel()
+            channel?.close(promise: nil)
+        case .streaming(let handler):
+            if let closeCode, peerClosed {
+                handler.answerCloseAndClose(code: closeCode)
+            } else if let closeCode {
+                handler.closeGracefully(code: closeCode)
+            } else {
+                handler.close()
+            }
+        }
+        self.state = .finished
+        self.pendingMarks.removeAll()
+        let control = self.control
+        self.control = nil
+        switch outcome {
+        case .hangUp(let reason):
+            self.logger.info("agent ended the call", metadata: ["reason": "\(reason)"])
+            control?.agentHangUp(reason: reason)
+        case .failed(let failure):
+            self.logger.warning("agent failed", metadata: ["reason": "\(failure.reason)"])
+            control?.agentFailed(failure)
+        }
+    }
+
+    // MARK: - Events from the network (process*)
+
+    private func processConnectDeadline(_ timeout: TimeAmount) {
+        guard case .connecting = self.state else { return }
+        let ms = timeout.nanoseconds / 1_000_000
+        self.finish(.failed(.unreachable("no WebSocket to \(self.url) within \(ms) ms")))
+    }
+
+    private func processConnectResult(_ result: Result<Channel, Error>) {
+        switch (result, self.state) {
+        case (.success(let channel), .connecting(_, let deadline)):
+            self.state = .connecting(channel: channel, deadline: deadline)
+        case (.success(let channel), _):
+            channel.close(promise: nil)  // stopped or timed out meanwhile
+        case (.failure(let error), .connecting):
+            self.finish(.failed(.unreachable("connect to \(self.url.hostHeader) failed: \(error)")))
+        case (.failure, _):
+            break
+        }
+    }
+
+    fileprivate func processUpgradeRejected(_ head: HTTPResponseHead) {
+        guard case .connecting = self.state else { return }
+        self.finish(
+            .failed(.unreachable("WebSocket upgrade to \(self.url) rejected: HTTP \(head.status.code) \(head.status.reasonPhrase)"))
+        )
+    }
+
+    fileprivate func processStreamOpened(_ handler: TwilioStreamHandler) {
+        guard case .connecting(_, let deadline) = self.state else {
+            handler.close()
+            return
+        }
+        deadline.cancel()
+        self.state = .streaming(handler)
+        self.logger.debug("agent stream open")
+        self.sendOpeningMessages(handler)
+    }
+
+    fileprivate func processError(_ error: Error) {
+        switch self.state {
+        case .connecting:
+            self.finish(.failed(.unreachable("WebSocket handshake with \(self.url) failed: \(error)")))
+        case .streaming:
+            self.finish(.failed(.failedMidCall("\(error)")))
+        case .idle, .finished:
+            break
+        }
+    }
+
+    fileprivate func processChannelInactive() {
+        switch self.state {
+        case .connecting:
+            self.finish(.failed(.unreachable("\(self.url) closed the connection during the WebSocket handshake")))
+        case .streaming:
+            self.finish(.hangUp("agent closed the stream"))
+        case .idle, .finished:
+            break
+        }
+    }
+
+    fileprivate func processFrame(_ frame: WebSocketFrame, handler: TwilioStreamHandler) {
+        guard case .streaming = self.state else { return }
+        switch frame.opcode {
+        case .text:
+            let data = frame.unmaskedData
+            guard isValidUTF8(data.readableBytesView) else {
+                self.finish(
+                    .failed(.failedMidCall("agent sent a text frame that is not UTF-8")),
+                    closeCode: .dataInconsistentWithMessage
+                )
+                return
+            }
+            self.processText(Data(data.readableBytesView))
+        case .ping:
+            handler.writeControlFrame(.pong, data: frame.unmaskedData)
+        case .connectionClose:
+            let code = frame.unmaskedData.peekWebSocketErrorCode() ?? .normalClosure
+            self.finish(.hangUp("agent closed the stream"), closeCode: code, peerClosed: true)
+        case .binary:
+            self.ignoredAgentMessages += 1
+            self.logger.debug("ignoring binary frame from agent")
+        default:
+            break  // pong, continuation (the aggregator joins fragments)
+        }
+    }
+
+    private func processText(_ json: Data) {
+        let message: AgentMessage
+        do {
+            message = try JSONDecoder().decode(AgentMessage.self, from: json)
+        } catch {
+            self.ignore("not a JSON object with an event")
+            return
+        }
+        switch message.event {
+        case "media":
+            guard let payload = message.media?.payload, let muLaw = Data(base64Encoded: payload) else {
+                self.ignore("media without a base64 payload")
+                return
+            }
+            self.play(muLaw)
+        case "mark":
+            guard let name = message.mark?.name else {
+                self.ignore("mark without a name")
+                return
+            }
+            let id = self.nextMarkID
+            self.nextMarkID += 1
+            self.pendingMarks[id] = name
+            self.control?.agentMark(id)
+        case "clear":
+            self.control?.agentClear()
+        default:
+            self.ignore("unknown event")
+        }
+    }
+
+    private func play(_ muLaw: Data) {
+        guard !muLaw.isEmpty else { return }
+        if self.pcmScratch.count < muLaw.count {
+            self.pcmScratch = Array(repeating: 0, count: muLaw.count)
+        }
+        let control = self.control
+        self.pcmScratch.withUnsafeMutableBufferPointer { pcm in
+            let samples = UnsafeMutableBufferPointer(rebasing: pcm[..<muLaw.count])
+            muLaw.withUnsafeBytes { G711Law.muLaw.decode($0, into: samples) }
+            control?.agentPlay(UnsafeBufferPointer(samples))
+        }
+    }
+
+    private func ignore(_ why: String) {
+        self.ignoredAgentMessages += 1
+        if self.ignoredAgentMessages <= 10 {  // an agent spamming junk must not flood the log
+            self.logger.debug("ignoring agent message", metadata: ["why": "\(why)"])
+        }
+    }
+
+    // MARK: - Pipeline
+
+    private static func configureHandshake(
+        channel: Channel, url: AgentURL, agent: NIOLoopBound<TwilioMediaStreamAgent>
+    ) throws {
+        let requestEncoder = HTTPRequestEncoder()
+        let responseDecoder = ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
+        let handshake = TwilioHandshakeHandler(url: url, agent: agent.value)
+        let upgrader = NIOWebSocketClientUpgrader(
+            maxFrameSize: maxInboundMessageSize,
+            automaticErrorHandling: true,
+            upgradePipelineHandler: { channel, _ in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    let rawWriter = WebSocketRawFrameWriter()
+                    try sync.addHandler(rawWriter, position: .first)
+                    try sync.addHandler(
+                        NIOWebSocketFrameAggregator(
+                            minNonFinalFragmentSize: 1,
+                            maxAccumulatedFrameCount: 1024,
+                            maxAccumulatedFrameSize: maxInboundMessageSize
+                        )
+                    )
+                    let stream = TwilioStreamHandler(agent: agent.value, rawWriter: rawWriter)
+                    try sync.addHandler(stream)
+                    agent.value.processStreamOpened(stream)
+                }
+            }
+        )
+        let upgradeHandler = NIOHTTPClientUpgradeHandler(
+            upgraders: [upgrader],
+            httpHandlers: [requestEncoder, responseDecoder, handshake],
+            upgradeCompletionHandler: { _ in }
+        )
+        try channel.pipeline.syncOperations.addHandlers([requestEncoder, responseDecoder, upgradeHandler, handshake])
+    }
+}
+
+@available(*, unavailable)
+extension TwilioMediaStreamAgent: Sendable {}
+
+private func isValidUTF8(_ bytes: ByteBufferView) -> Bool {
+    var iterator = bytes.makeIterator()
+    var decoder = UTF8()
+    while true {
+        switch decoder.decode(&iterator) {
+        case .scalarValue: continue
+        case .emptyInput: return true
+        case .error: return false
+        }
+    }
+}
+
+/// What Trunkline reads from an agent message; everything else in it is ignored.
+private struct AgentMessage: Decodable {
+    struct Media: Decodable { var payload: String? }
+    struct Mark: Decodable { var name: String? }
+    var event: String
+    var media: Media?
+    var mark: Mark?
+}
+
+// MARK: - Channel handlers
+
+/// Sends the upgrade request once connected and reports a refused upgrade; removed by the upgrade.
+///
+/// All methods are called on the channel's loop, which is the agent's loop.
+final class TwilioHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private let url: AgentURL
+    private weak var agent: TwilioMediaStreamAgent?
+    private var reported = false
+
+    init(url: AgentURL, agent: TwilioMediaStreamAgent) {
+        self.url = url
+        self.agent = agent
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: self.url.hostHeader)
+        headers.add(name: "User-Agent", value: "Trunkline")
+        headers.add(name: "Content-Length", value: "0")
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: self.url.path, headers: headers)
+        context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Only a refused upgrade reaches here: on 101 the upgrade handler consumes the response and removes us.
+        if case .head(let head) = Self.unwrapInboundIn(data), !self.reported {
+            self.reported = true
+            self.agent?.processUpgradeRejected(head)
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        self.agent?.processError(error)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.agent?.processChannelInactive()
+        context.fireChannelInactive()
+    }
+}
+
+/// Pass-through at the head end of the pipeline: writes through its context skip the frame encoder,
+/// which is how the agent sends frames it built and masked itself.
+final class WebSocketRawFrameWriter: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private(set) var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+}
+
+/// The open stream: hands agent frames to the agent and writes the agent's frames.
+///
+/// All methods are called on the channel's loop, which is the agent's loop.
+final class TwilioStreamHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    /// How long to wait for the agent's close frame after sending ours before dropping the TCP connection.
+    static let closeGrace: TimeAmount = .seconds(2)
+
+    private weak var agent: TwilioMediaStreamAgent?
+    private let rawWriter: WebSocketRawFrameWriter
+    private var context: ChannelHandlerContext?
+    private var closeSent = false
+
+    init(agent: TwilioMediaStreamAgent, rawWriter: WebSocketRawFrameWriter) {
+        self.agent = agent
+        self.rawWriter = rawWriter
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    var isWritable: Bool { self.context?.channel.isWritable ?? false }
+
+    /// Writes and flushes a complete, masked frame (see `WebSocketClientFrame`).
+    func writeRawFrame(_ frame: ByteBuffer) {
+        guard !self.closeSent, let rawContext = self.rawWriter.context else { return }
+        rawContext.writeAndFlush(NIOAny(frame), promise: nil)
+    }
+
+    func writeControlFrame(_ opcode: WebSocketOpcode, data: ByteBuffer) {
+        guard !self.closeSent, let context = self.context else { return }
+        let frame = WebSocketFrame(fin: true, opcode: opcode, maskKey: .random(), data: data)
+        context.writeAndFlush(Self.wrapOutboundOut(frame), promise: nil)
+    }
+
+    /// Sends a close frame, then closes the socket when the agent answers it or after `closeGrace`.
+    func closeGracefully(code: WebSocketErrorCode) {
+        guard !self.closeSent, let context = self.context else { return }
+        var data = context.channel.allocator.buffer(capacity: 2)
+        data.write(webSocketErrorCode: code)
+        self.writeControlFrame(.connectionClose, data: data)
+        self.closeSent = true
+        let channel = context.channel
+        let timer = channel.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in timer.cancel() }
+    }
+
+    /// Answers the agent's close frame with ours and closes the socket once it is written.
+    func answerCloseAndClose(code: WebSocketErrorCode) {
+        guard !self.closeSent, let context = self.context else { return }
+        var data = context.channel.allocator.buffer(capacity: 2)
+        data.write(webSocketErrorCode: code)
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: data)
+        self.closeSent = true
+        context.writeAndFlush(Self.wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    func close() {
+        self.closeSent = true
+        self.context?.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = Self.unwrapInboundIn(data)
+        if self.closeSent {
+            if frame.opcode == .connectionClose { context.close(promise: nil) }
+            return
+        }
+        guard let agent = self.agent else {
+            context.close(promise: nil)  // the call dropped its agent without stop(reason:)
+            return
+        }
+        agent.processFrame(frame, handler: self)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        self.agent?.processError(error)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.agent?.processChannelInactive()
+        context.fireChannelInactive()
+    }
+}
+
+@available(*, unavailable)
+extension TwilioHandshakeHandler: Sendable {}
+@available(*, unavailable)
+extension WebSocketRawFrameWriter: Sendable {}
+@available(*, unavailable)
+extension TwilioStreamHandler: Sendable {}

@@ -1,0 +1,236 @@
+import Agent
+import Foundation
+import Logging
+import Media
+import NIOCore
+import SIP
+
+/// One inbound call: its RTP stream, its agent and its record.
+///
+/// Thread contract: every method runs on `eventLoop`, the one loop this call lives on; its RTP socket and agent
+/// socket are on the same loop, so a packet crosses no thread. The gateway reaches it only via `eventLoop.execute`.
+final class Call {
+    enum Phase {
+        /// INVITE accepted, opening the RTP socket.
+        case settingUp
+        /// 200 OK sent, waiting for the ACK.
+        case answering
+        /// Media flows to and from the agent.
+        case active
+        /// The agent failed: the fallback prompt is playing, then BYE.
+        case playingFallback
+        /// BYE sent or received; waiting for sofia to finish the dialog.
+        case ending
+        case ended
+    }
+
+    let leg: SIPCallLegID
+    let eventLoop: EventLoop
+    private let services: GatewayServices
+    private let negotiated: NegotiatedAudio
+    private let context: CallContext
+    private let makeAgent: (EventLoop) -> CallAgent
+    private let logger: Logger
+    private(set) var record: CallRecord
+    private var phase = Phase.settingUp
+    private var rtp: RTPSession?
+    private var agent: CallAgent?
+    private let codec: AudioCodec
+    private let symmetricRTP: Bool
+    private let ringMilliseconds: Int
+    private var ringTimer: Scheduled<Void>?
+
+    /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
+    private static let fallbackMark = -1
+
+    init(
+        leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, negotiated: NegotiatedAudio,
+        codec: AudioCodec, symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
+        makeAgent: @escaping (EventLoop) -> CallAgent
+    ) {
+        self.symmetricRTP = symmetricRTP
+        self.ringMilliseconds = ringMilliseconds
+        self.leg = leg
+        self.eventLoop = eventLoop
+        self.services = services
+        self.negotiated = negotiated
+        self.codec = codec
+        self.context = context
+        self.record = record
+        self.makeAgent = makeAgent
+        var logger = services.logger
+        logger[metadataKey: "call"] = "\(context.callSid)"
+        self.logger = logger
+    }
+
+    // MARK: - Signalling events
+
+    /// Opens the RTP socket and answers the INVITE with our SDP (after ringing, if the route rings).
+    func setUp() {
+        eventLoop.assertInEventLoop()
+        if ringMilliseconds > 0 { services.sip.respond(leg, status: 180, phrase: "Ringing") }
+        RTPSession.open(host: services.configuration.media.address, portPool: services.portPool, eventLoop: eventLoop, logger: logger)
+            .whenComplete { [self] result in
+                switch result {
+                case .success(let session):
+                    guard phase == .settingUp else {
+                        // CANCEL won the race with the socket: nothing to answer any more.
+                        _ = session.close()
+                        return
+                    }
+                    rtp = session
+                    session.delegate = self
+                    if ringMilliseconds > 0 {
+                        ringTimer = eventLoop.scheduleTask(in: .milliseconds(Int64(ringMilliseconds))) { [self] in answer() }
+                    } else {
+                        answer()
+                    }
+                case .failure(let error):
+                    logger.error("no RTP port for the call", metadata: ["error": "\(error)"])
+                    guard phase == .settingUp else { return }
+                    record.hangupBy = "gateway"
+                    record.hangupReason = "no RTP port available: \(error)"
+                    phase = .ending
+                    record.sipStatus = 503
+                    services.sip.respond(leg, status: 503, phrase: "Service Unavailable")
+                }
+            }
+    }
+
+    private func answer() {
+        guard phase == .settingUp, let rtp else { return }
+        phase = .answering
+        let answer = negotiated.answer(
+            localAddress: services.configuration.media.address, localPort: rtp.localPort,
+            sessionID: String(UInt32.random(in: 1...UInt32.max)))
+        record.sipStatus = 200
+        services.sip.respond(leg, status: 200, phrase: "OK", sdp: answer.text)
+    }
+
+    /// The ACK arrived: start media and the agent.
+    func established() {
+        eventLoop.assertInEventLoop()
+        guard phase == .answering, let rtp else { return }
+        phase = .active
+        record.answerTime = Date()
+        let remote = try? SocketAddress(ipAddress: negotiated.remoteAddress, port: negotiated.remotePort)
+        rtp.start(remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType, symmetric: symmetricRTP)
+        let agent = makeAgent(eventLoop)
+        self.agent = agent
+        logger.info("call answered", metadata: ["codec": "\(codec.name)", "rtp_port": "\(rtp.localPort)", "agent": "\(record.agent ?? "")"])
+        agent.start(context: context, control: self)
+    }
+
+    /// Sofia reports the dialog over: release everything and write the record.
+    func terminated(_ termination: SIPTermination) {
+        eventLoop.assertInEventLoop()
+        guard phase != .ended else { return }
+        let wasActive = phase == .active || phase == .playingFallback
+        phase = .ended
+        ringTimer?.cancel()
+        switch termination {
+        case .remoteBye:
+            record.hangupBy = record.hangupBy ?? "caller"
+            record.hangupReason = record.hangupReason ?? "caller hung up"
+        case .localBye:
+            break  // hangupBy/reason were set when we decided to hang up
+        case .cancelled:
+            record.sipStatus = 487
+            record.hangupBy = "caller"
+            record.hangupReason = "caller cancelled before answer"
+        case .rejected(let status):
+            record.sipStatus = status
+        case .failed(let status, let phrase):
+            record.hangupBy = record.hangupBy ?? "gateway"
+            record.hangupReason = record.hangupReason ?? "dialog failed: \(status) \(phrase)"
+        }
+        if let agent {
+            agent.stop(reason: record.hangupReason ?? "call ended")
+            self.agent = nil
+        }
+        let end = Date()
+        record.endTime = end
+        if wasActive, let answer = record.answerTime { record.durationSeconds = (end.timeIntervalSince(answer) * 1000).rounded() / 1000 }
+        guard let rtp else {
+            services.finish(self)
+            return
+        }
+        self.rtp = nil
+        let stats = rtp.statistics
+        record.packetsIn = stats.packetsReceived
+        record.packetsOut = stats.packetsSent
+        record.bytesIn = stats.bytesReceived
+        record.bytesOut = stats.bytesSent
+        record.packetsLost = stats.packetsLost
+        rtp.close().whenComplete { [self] _ in services.finish(self) }
+    }
+
+    /// The gateway (or the agent) ends the call with BYE.
+    private func hangUp(by party: String, reason: String) {
+        guard phase == .active || phase == .playingFallback else { return }
+        phase = .ending
+        record.hangupBy = party
+        record.hangupReason = reason
+        logger.info("hanging up", metadata: ["by": "\(party)", "reason": "\(reason)"])
+        services.sip.hangUp(leg)
+    }
+
+    private func playFallback(because failure: AgentFailure) {
+        guard phase == .active, let rtp else { return }
+        logger.warning("agent failed, playing fallback prompt", metadata: ["reason": "\(failure.reason)"])
+        record.agentFailure = failure.reason
+        agent = nil
+        phase = .playingFallback
+        rtp.clearPlayout()
+        services.prompts.fallback.withUnsafeBufferPointer { rtp.enqueue($0) }
+        rtp.enqueueMark(Self.fallbackMark)
+    }
+}
+
+// MARK: - Media events (hot path: direct calls on the call's loop)
+
+extension Call: RTPSessionDelegate {
+    func rtpSession(_ session: RTPSession, receivedAudio samples: UnsafeBufferPointer<Int16>) {
+        agent?.callerAudio(samples)
+    }
+
+    func rtpSession(_ session: RTPSession, receivedDigit digit: DTMFDigit) {
+        record.digitsReceived += 1
+        agent?.callerDigit(digit.character)
+    }
+
+    func rtpSession(_ session: RTPSession, playedMark id: Int) {
+        if id == Self.fallbackMark {
+            hangUp(by: "gateway", reason: record.agentFailure ?? "agent failed")
+        } else {
+            agent?.markPlayed(id)
+        }
+    }
+}
+
+// MARK: - What the agent asks of the call
+
+extension Call: AgentCallControl {
+    func agentPlay(_ samples: UnsafeBufferPointer<Int16>) {
+        guard phase == .active else { return }
+        rtp?.enqueue(samples)
+    }
+
+    func agentMark(_ id: Int) {
+        guard phase == .active else { return }
+        rtp?.enqueueMark(id)
+    }
+
+    func agentClear() {
+        guard phase == .active else { return }
+        rtp?.clearPlayout()
+    }
+
+    func agentHangUp(reason: String) {
+        hangUp(by: "agent", reason: reason)
+    }
+
+    func agentFailed(_ failure: AgentFailure) {
+        playFallback(because: failure)
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import NIOConcurrencyHelpers
+
+/// One call's record (CDR), written as one JSON line when the call is over. Carries no audio, keys or digits.
+public struct CallRecord: Codable, Sendable, Equatable {
+    public var callSid: String
+    public var sipCallId: String
+    public var trunk: String?
+    public var route: String?
+    public var agent: String?
+    public var from: String
+    public var to: String
+    public var source: String
+    public var startTime: Date
+    public var answerTime: Date?
+    public var endTime: Date?
+    /// Seconds from answer to end (0 for calls never answered).
+    public var durationSeconds: Double = 0
+    /// The final SIP status we sent to the INVITE.
+    public var sipStatus: Int?
+    /// caller, agent or gateway.
+    public var hangupBy: String?
+    public var hangupReason: String?
+    public var agentFailure: String?
+    public var codec: String?
+    public var packetsIn = 0
+    public var packetsOut = 0
+    public var bytesIn = 0
+    public var bytesOut = 0
+    public var packetsLost = 0
+    public var digitsReceived = 0
+
+    enum CodingKeys: String, CodingKey {
+        case callSid = "call_sid", sipCallId = "sip_call_id", trunk, route, agent, from, to, source
+        case startTime = "start_time", answerTime = "answer_time", endTime = "end_time"
+        case durationSeconds = "duration_s", sipStatus = "sip_status", hangupBy = "hangup_by"
+        case hangupReason = "hangup_reason", agentFailure = "agent_failure", codec
+        case packetsIn = "packets_in", packetsOut = "packets_out", bytesIn = "bytes_in", bytesOut = "bytes_out"
+        case packetsLost = "packets_lost", digitsReceived = "digits_received"
+    }
+}
+
+/// Appends call records to a JSON-lines file. Thread-safe: calls end on any event loop.
+public final class CallRecordWriter: Sendable {
+    private let handle: NIOLockedValueBox<FileHandle>
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            }
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        self.handle = NIOLockedValueBox(handle)
+    }
+
+    public func write(_ record: CallRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)))
+        }
+        var line = try encoder.encode(record)
+        line.append(UInt8(ascii: "\n"))
+        try handle.withLockedValue { try $0.write(contentsOf: line) }
+    }
+}

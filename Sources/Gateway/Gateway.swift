@@ -1,0 +1,195 @@
+import Agent
+import Foundation
+import Logging
+import Media
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SIP
+
+/// What every call shares: configuration, the SIP endpoint, ports, prompts, records. Immutable or thread-safe.
+final class GatewayServices: Sendable {
+    let configuration: GatewayConfiguration
+    let logger: Logger
+    let portPool: RTPPortPool
+    let prompts: Prompts
+    let recordWriter: CallRecordWriter
+    let calls = NIOLockedValueBox<[SIPCallLegID: Call]>([:])
+    // Set once in `Gateway.start` before any event can arrive.
+    nonisolated(unsafe) var sip: SIPEndpoint!
+
+    init(configuration: GatewayConfiguration, logger: Logger, prompts: Prompts, recordWriter: CallRecordWriter) {
+        self.configuration = configuration
+        self.logger = logger
+        self.portPool = RTPPortPool(range: configuration.media.rtpPorts)
+        self.prompts = prompts
+        self.recordWriter = recordWriter
+    }
+
+    /// The call is over: write its record and forget it. Called on the call's loop.
+    func finish(_ call: Call) {
+        calls.withLockedValue { $0[call.leg] = nil }
+        write(call.record)
+    }
+
+    func write(_ record: CallRecord) {
+        do {
+            try recordWriter.write(record)
+        } catch {
+            logger.error("could not write call record", metadata: ["call": "\(record.callSid)", "error": "\(error)"])
+        }
+    }
+}
+
+// `Call` objects cross from the sofia thread to their loop only inside `calls`, and are touched only on their loop.
+extension Call: @unchecked Sendable {}
+
+/// The running gateway: SIP signalling in, calls routed to agents, records out.
+public final class Gateway: Sendable {
+    private let services: GatewayServices
+    private let group: MultiThreadedEventLoopGroup
+
+    public init(configuration: GatewayConfiguration, logger: Logger) throws {
+        let prompts = try Prompts.load(folder: configuration.prompts)
+        let writer = try CallRecordWriter(path: configuration.callRecords)
+        self.services = GatewayServices(configuration: configuration, logger: logger, prompts: prompts, recordWriter: writer)
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+    }
+
+    /// Binds SIP and starts taking calls.
+    public func start() throws {
+        let config = services.configuration
+        services.sip = SIPEndpoint(
+            configuration: .init(host: config.sip.listen, port: config.sip.port, userAgent: "Trunkline/0.1"),
+            logger: services.logger
+        ) { [services, group] event in
+            Self.handle(event, services: services, group: group)
+        }
+        try services.sip.start()
+        services.logger.info("trunkline ready", metadata: [
+            "sip": "\(config.sip.listen):\(config.sip.port)", "rtp_ports": "\(config.media.rtpPorts)",
+            "routes": "\(config.dialplan.routes.count)", "call_records": "\(config.callRecords)",
+        ])
+    }
+
+    /// Ends calls (nua sends BYE), stops signalling and media.
+    public func shutdown() {
+        services.sip?.shutdown()
+        try? group.syncShutdownGracefully()
+    }
+
+    public var activeCalls: Int { services.calls.withLockedValue { $0.count } }
+
+    // MARK: - Sofia thread
+
+    private static func handle(_ event: SIPEvent, services: GatewayServices, group: EventLoopGroup) {
+        switch event {
+        case .invite(let invite):
+            admit(invite, services: services, group: group)
+        case .established(let leg):
+            guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
+            call.eventLoop.execute { call.established() }
+        case .terminated(let leg, let termination):
+            guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
+            call.eventLoop.execute { call.terminated(termination) }
+        }
+    }
+
+    /// Trunk → route → SDP for a new INVITE; either a call is set up or the INVITE is rejected with the reason logged
+    /// and recorded.
+    private static func admit(_ invite: IncomingInvite, services: GatewayServices, group: EventLoopGroup) {
+        let config = services.configuration
+        let called = invite.requestUser ?? invite.to.user ?? ""
+        let caller = invite.from.user ?? ""
+        var record = CallRecord(
+            callSid: TwilioSID.make(prefix: "CA"), sipCallId: invite.callID, from: caller, to: called,
+            source: "\(invite.source.transport.rawValue):\(invite.source.host):\(invite.source.port)", startTime: Date())
+        var logger = services.logger
+        logger[metadataKey: "call"] = "\(record.callSid)"
+        logger[metadataKey: "sip_call_id"] = "\(invite.callID)"
+
+        func reject(_ status: Int, _ phrase: String, reason: String) {
+            logger.warning("INVITE rejected", metadata: [
+                "status": "\(status)", "reason": "\(reason)", "source": "\(record.source)", "from": "\(caller)", "to": "\(called)",
+            ])
+            services.sip.respond(invite.leg, status: status, phrase: phrase)
+            record.sipStatus = status
+            record.hangupBy = "gateway"
+            record.hangupReason = reason
+            record.endTime = Date()
+            services.write(record)
+        }
+
+        guard let trunk = config.trunk(forSource: invite.source.host) else {
+            return reject(403, "Forbidden", reason: "source \(invite.source.host) matches no trunk")
+        }
+        record.trunk = trunk.name
+        guard let route = config.dialplan.route(number: called, trunk: trunk.name) else {
+            return reject(404, "Not Found", reason: "no route for '\(called)' on trunk \(trunk.name)")
+        }
+        record.route = route.name
+        let makeAgent: (EventLoop) -> CallAgent
+        switch route.action {
+        case .reject(let status):
+            return reject(status, SIPStatusPhrase.phrase(for: status), reason: "route \(route.name) rejects")
+        case .embeddedDemo:
+            record.agent = "embedded:demo"
+            let prompts = services.prompts
+            makeAgent = { _ in ScriptedAgent(greeting: prompts.greeting, digits: prompts.digits, goodbye: prompts.goodbye) }
+        case .remoteAgent(let agentURL):
+            record.agent = agentURL.description
+            let timeout = TimeAmount.milliseconds(Int64(config.agentConnectTimeoutMilliseconds))
+            makeAgent = { loop in
+                TwilioMediaStreamAgent(url: agentURL, eventLoop: loop, logger: logger, connectTimeout: timeout)
+            }
+        }
+
+        guard let body = invite.body, !body.isEmpty else {
+            return reject(488, "Not Acceptable Here", reason: "INVITE without SDP offer (delayed offer) is not supported")
+        }
+        let offer: SessionDescription
+        do {
+            offer = try SessionDescription(parsing: body)
+        } catch {
+            return reject(400, "Bad Request", reason: "malformed SDP: \(error)")
+        }
+        let negotiated: NegotiatedAudio
+        switch AudioOfferAnswer().negotiate(offer: offer) {
+        case .notAcceptable(let why):
+            return reject(488, "Not Acceptable Here", reason: why)
+        case .agreed(let agreed):
+            negotiated = agreed
+        }
+        let codec: AudioCodec = negotiated.encoding == "PCMA" ? .pcma : .pcmu
+        let payloadCodec = AudioCodec(name: codec.name, payloadType: negotiated.payloadType, clockRate: 8000, law: codec.law)
+        record.codec = codec.name
+
+        let context = CallContext(
+            callSid: record.callSid, accountSid: config.accountSid, from: caller, to: called, trunk: trunk.name,
+            route: route.name, sipCallID: invite.callID)
+        let loop = group.next()
+        let call = Call(
+            leg: invite.leg, eventLoop: loop, services: services, negotiated: negotiated, codec: payloadCodec,
+            symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
+            makeAgent: makeAgent)
+        services.calls.withLockedValue { $0[invite.leg] = call }
+        logger.info("INVITE accepted", metadata: ["trunk": "\(trunk.name)", "route": "\(route.name)", "from": "\(caller)", "to": "\(called)"])
+        loop.execute { call.setUp() }
+    }
+}
+
+/// Reason phrases for the statuses a route may reject with (RFC 3261 §21).
+enum SIPStatusPhrase {
+    static func phrase(for status: Int) -> String {
+        switch status {
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 480: "Temporarily Unavailable"
+        case 486: "Busy Here"
+        case 488: "Not Acceptable Here"
+        case 503: "Service Unavailable"
+        case 603: "Decline"
+        default: "Rejected"
+        }
+    }
+}

@@ -1,0 +1,86 @@
+/// Counters of one RTP session; a plain value, safe to copy into call records.
+public struct RTPStatistics: Sendable, Hashable, Codable {
+    /// Packets accepted from the peer (audio and telephone-event).
+    public var packetsReceived = 0
+    /// Payload bytes of the accepted packets (headers and padding excluded).
+    public var bytesReceived = 0
+    public var packetsSent = 0
+    /// Payload bytes sent (160 per 20 ms G.711 packet; headers excluded).
+    public var bytesSent = 0
+    /// Packets the peer sent that never arrived: expected (from the extended highest sequence number,
+    /// RFC 3550 A.3) minus received, summed over each SSRC/resync of the peer's stream. Never negative.
+    public var packetsLost = 0
+    /// Datagrams dropped: not RTP, malformed, an unexpected payload type, or arrived before `start`.
+    public var packetsIgnored = 0
+    /// DTMF presses reported from RFC 4733 events (de-duplicated presses, not packets).
+    public var telephoneEvents = 0
+    /// Samples refused by `enqueue` because the playout buffer was at its cap.
+    public var playoutSamplesDropped = 0
+    /// Times the sender was so late that it gave up catching up and restarted its clock.
+    public var senderClockResets = 0
+
+    public init() {}
+}
+
+/// RFC 3550 Appendix A.1 sequence-number bookkeeping for the peer's stream (without probation: the first
+/// packet starts the count), giving packets lost per A.3.
+struct SequenceTracker: Sendable {
+    private static let maxDropout: UInt16 = 3000
+    private static let maxMisorder: UInt16 = 100
+
+    private var initialized = false
+    private var maxSeq: UInt16 = 0
+    private var cycles: Int64 = 0
+    private var baseSeq: Int64 = 0
+    private var badSeq: Int64 = -1
+    private var received: Int64 = 0
+    /// Loss counted in earlier epochs (before a resync or SSRC change).
+    private var carriedLost: Int64 = 0
+    private var ssrc: UInt32 = 0
+
+    /// Accounts one packet.
+    mutating func update(sequence seq: UInt16, ssrc: UInt32) {
+        if initialized && ssrc != self.ssrc {
+            carriedLost += currentLost
+            initialized = false
+        }
+        guard initialized else {
+            start(at: seq, ssrc: ssrc)
+            return
+        }
+        let delta = seq &- maxSeq
+        if delta < Self.maxDropout {
+            if seq < maxSeq { cycles += 65536 }
+            maxSeq = seq
+        } else if delta <= UInt16.max - Self.maxMisorder {
+            // A very large jump: resync only if the next packet continues from it.
+            if Int64(seq) == badSeq {
+                carriedLost += currentLost
+                start(at: seq, ssrc: ssrc)
+                return
+            }
+            badSeq = Int64(seq &+ 1)
+            return
+        }
+        // else: duplicate or reordered packet, counted as received.
+        received += 1
+    }
+
+    private mutating func start(at seq: UInt16, ssrc: UInt32) {
+        initialized = true
+        self.ssrc = ssrc
+        maxSeq = seq
+        cycles = 0
+        baseSeq = Int64(seq)
+        badSeq = -1
+        received = 1
+    }
+
+    private var currentLost: Int64 {
+        guard initialized else { return 0 }
+        let expected = cycles + Int64(maxSeq) - baseSeq + 1
+        return max(0, expected - received)
+    }
+
+    var lost: Int { Int(carriedLost + currentLost) }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import NIOConcurrencyHelpers
+
+/// The real `trunkline` binary, started on a generated config with free ports, stopped by PID.
+final class GatewayProcess: @unchecked Sendable {
+    let sipPort: Int
+    let directory: URL
+    let callRecordsPath: String
+    private let process = Process()
+    private let output = OutputWatcher()
+
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static var binary: String {
+        packageRoot.appendingPathComponent(".build/debug/trunkline").path
+    }
+
+    /// Writes `trunkline.yaml` and `dialplan.yaml` into a fresh temp folder and starts the gateway on them.
+    /// `trunks` and `routes` are YAML list items (already indented by two spaces).
+    init(rtpPorts: ClosedRange<Int>, trunks: String, routes: String) async throws {
+        sipPort = try FreePort.sipPort()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("trunkline-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        callRecordsPath = directory.appendingPathComponent("calls.jsonl").path
+        let config = """
+            sip: { listen: 127.0.0.1, port: \(sipPort) }
+            media: { address: 127.0.0.1, rtp_ports: \(rtpPorts.lowerBound)-\(rtpPorts.upperBound) }
+            call_records: \(callRecordsPath)
+            prompts: \(Self.packageRoot.appendingPathComponent("prompts").path)
+            agent_connect_timeout_ms: 2000
+            trunks:
+            \(trunks)
+            dialplan: dialplan.yaml
+
+            """
+        try config.write(to: directory.appendingPathComponent("trunkline.yaml"), atomically: true, encoding: .utf8)
+        try "routes:\n\(routes)\n".write(to: directory.appendingPathComponent("dialplan.yaml"), atomically: true, encoding: .utf8)
+
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            throw HarnessError("\(Self.binary) is missing: build it first (`make test` does)")
+        }
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve", "--config", directory.appendingPathComponent("trunkline.yaml").path, "--log-level", "debug"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = pipe
+        output.attach(pipe)
+        try process.run()
+        do {
+            try await output.waitForLine(containing: "trunkline ready", timeout: 30)
+        } catch {
+            stop()
+            throw HarnessError("gateway did not start: \(error)\n\(output.text)")
+        }
+    }
+
+    var log: String { output.text }
+
+    /// Waits until the gateway logs a line containing `text`.
+    func waitForLog(_ text: String, timeout: Double = 20) async throws {
+        try await output.waitForLine(containing: text, timeout: timeout)
+    }
+
+    /// The call records written so far, one dictionary per line.
+    func callRecords() throws -> [[String: Any]] {
+        guard let data = FileManager.default.contents(atPath: callRecordsPath) else { return [] }
+        return try String(decoding: data, as: UTF8.self).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+    }
+
+    /// Waits for `count` call records (written when each call's dialog is over).
+    func waitForCallRecords(_ count: Int, timeout: Double = 30) async throws -> [[String: Any]] {
+        try await output.waitForLine(matching: { _ in ((try? self.callRecords().count) ?? 0) >= count }, timeout: timeout)
+        return try callRecords()
+    }
+
+    /// SIGTERM, then wait for the process to exit.
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Collects a child's output and wakes waiters when a line they want appears.
+final class OutputWatcher: Sendable {
+    private struct State {
+        var text = ""
+        var waiters: [(id: UUID, predicate: @Sendable (String) -> Bool, continuation: CheckedContinuation<Void, Error>)] = []
+    }
+    private let state = NIOLockedValueBox(State())
+
+    var text: String { state.withLockedValue { $0.text } }
+
+    func attach(_ pipe: Pipe) {
+        pipe.fileHandleForReading.readabilityHandler = { [self] handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                return
+            }
+            let ready = state.withLockedValue { state in
+                state.text += String(decoding: data, as: UTF8.self)
+                let text = state.text
+                let (done, waiting) = state.waiters.reduce(into: ([CheckedContinuation<Void, Error>](), [(id: UUID, predicate: @Sendable (String) -> Bool, continuation: CheckedContinuation<Void, Error>)]())) { acc, waiter in
+                    if waiter.predicate(text) { acc.0.append(waiter.continuation) } else { acc.1.append(waiter) }
+                }
+                state.waiters = waiting
+                return done
+            }
+            ready.forEach { $0.resume() }
+        }
+    }
+
+    func waitForLine(containing needle: String, timeout: Double) async throws {
+        try await waitForLine(matching: { $0.contains(needle) }, timeout: timeout, what: "'\(needle)'")
+    }
+
+    /// Waits until `predicate` holds for the output so far (checked now and whenever output arrives).
+    func waitForLine(matching predicate: @escaping @Sendable (String) -> Bool, timeout: Double, what: String = "condition") async throws {
+        let id = UUID()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await withCheckedThrowingContinuation { continuation in
+                    let satisfied = self.state.withLockedValue { state in
+                        if predicate(state.text) { return true }
+                        state.waiters.append((id, predicate, continuation))
+                        return false
+                    }
+                    if satisfied { continuation.resume() }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(timeout))
+                let continuation = self.state.withLockedValue { state -> CheckedContinuation<Void, Error>? in
+                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return state.waiters.remove(at: index).continuation
+                }
+                continuation?.resume(throwing: HarnessError("timed out after \(timeout)s waiting for \(what)"))
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
+/// Free loopback ports, found by binding port 0 (never 5060).
+enum FreePort {
+    /// A port free for both UDP and TCP (SIP listens on both).
+    static func sipPort() throws -> Int {
+        for _ in 0..<20 {
+            let port = try bind(type: SOCK_DGRAM, port: 0)
+            if (try? bind(type: SOCK_STREAM, port: port)) != nil { return port }
+        }
+        throw HarnessError("no free SIP port")
+    }
+
+    static func udpPort() throws -> Int { try bind(type: SOCK_DGRAM, port: 0) }
+
+    /// A block of `count` consecutive UDP ports starting at an even port, all free right now.
+    static func udpRange(count: Int) throws -> ClosedRange<Int> {
+        for _ in 0..<50 {
+            let start = Int.random(in: 30000...(60000 - count)) & ~1
+            if (start..<(start + count)).allSatisfy({ (try? bind(type: SOCK_DGRAM, port: $0)) != nil }) {
+                return start...(start + count - 1)
+            }
+        }
+        throw HarnessError("no free RTP port block of \(count)")
+    }
+
+    private static func bind(type: Int32, port: Int) throws -> Int {
+        let fd = socket(AF_INET, type == SOCK_DGRAM ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw HarnessError("port \(port) busy") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

@@ -1,0 +1,65 @@
+import Media
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// The caller's media port in tests: a UDP socket that receives what the gateway sends the caller and tells
+/// speech from silence, so a test can prove the caller heard audio.
+final class RTPSink: Sendable {
+    struct Counts: Sendable {
+        var packets = 0
+        /// Packets whose decoded audio is louder than near-silence.
+        var audible = 0
+        var payloadTypes: Set<UInt8> = []
+    }
+
+    let port: Int
+    private let channel: Channel
+    private let counts: NIOLockedValueBox<Counts>
+
+    init(group: EventLoopGroup) async throws {
+        let counts = NIOLockedValueBox(Counts())
+        self.counts = counts
+        channel = try await DatagramBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handler(counts: counts)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        port = channel.localAddress!.port!
+    }
+
+    var snapshot: Counts { counts.withLockedValue { $0 } }
+
+    func close() async {
+        try? await channel.close()
+    }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        let counts: NIOLockedValueBox<Counts>
+        var pcm = [Int16](repeating: 0, count: 2048)
+
+        init(counts: NIOLockedValueBox<Counts>) { self.counts = counts }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data).data
+            guard buffer.readableBytes > 12, let second = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) else { return }
+            let payloadType = second & 0x7F
+            let law: G711Law? = payloadType == 0 ? .muLaw : payloadType == 8 ? .aLaw : nil
+            var loud = false
+            if let law {
+                buffer.withUnsafeReadableBytes { bytes in
+                    let payload = UnsafeRawBufferPointer(rebasing: bytes[12...].prefix(pcm.count))
+                    pcm.withUnsafeMutableBufferPointer { law.decode(payload, into: $0) }
+                    let peak = pcm.prefix(payload.count).map { abs(Int($0)) }.max() ?? 0
+                    loud = peak > 500
+                }
+            }
+            counts.withLockedValue {
+                $0.packets += 1
+                $0.payloadTypes.insert(payloadType)
+                if loud { $0.audible += 1 }
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+@testable import Gateway
+import Testing
+
+@Suite("Configuration and dialplan")
+struct ConfigurationTests {
+    /// Writes a config + dialplan pair into a temp folder and loads it.
+    func load(_ config: String, dialplan: String = "routes:\n  - name: demo\n    embedded: demo\n") throws -> GatewayConfiguration {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("trunkline-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try config.write(to: folder.appendingPathComponent("trunkline.yaml"), atomically: true, encoding: .utf8)
+        try dialplan.write(to: folder.appendingPathComponent("dialplan.yaml"), atomically: true, encoding: .utf8)
+        return try GatewayConfiguration.load(path: folder.appendingPathComponent("trunkline.yaml").path)
+    }
+
+    let minimal = "trunks:\n  - name: local\n    allow: [127.0.0.0/8]\ndialplan: dialplan.yaml\n"
+
+    func expectError(_ config: String, dialplan: String? = nil, line: Int, containing text: String) {
+        do {
+            _ = try dialplan.map { try load(config, dialplan: $0) } ?? load(config)
+            Issue.record("expected a configuration error containing '\(text)'")
+        } catch let error as ConfigError {
+            #expect(error.line == line, "\(error)")
+            #expect(error.message.contains(text), "\(error)")
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+
+    @Test func theShippedConfigurationLoads() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let config = try GatewayConfiguration.load(path: root.appendingPathComponent("trunkline.yaml").path)
+        #expect(config.sip.port == 5060)
+        #expect(config.trunk(forSource: "127.0.0.1")?.name == "local")
+        #expect(config.dialplan.route(number: "1000", trunk: "local")?.action == .embeddedDemo)
+    }
+
+    @Test func defaultsApply() throws {
+        let config = try load(minimal)
+        #expect(config.sip.listen == "127.0.0.1")
+        #expect(config.media.rtpPorts == 20000...20999)
+        #expect(config.accountSid == GatewayConfiguration.defaultAccountSid)
+        #expect(config.trunks.first?.symmetricRTP == true)
+    }
+
+    @Test func aWrongKeyNamesItsLine() {
+        expectError("sip:\n  port: 5070\n  lissen: 0.0.0.0\n" + minimal, line: 3, containing: "unknown key 'lissen'")
+    }
+
+    @Test func aBadCIDRNamesItsLine() {
+        expectError("trunks:\n  - name: t\n    allow:\n      - 10.0.0.0/8\n      - 300.1.2.0/24\ndialplan: dialplan.yaml\n",
+                    line: 5, containing: "'300.1.2.0/24' is not a CIDR")
+    }
+
+    @Test func anUnknownRouteActionNamesItsLine() {
+        expectError(minimal, dialplan: "routes:\n  - name: x\n    forward: sip:bob@example.com\n", line: 3, containing: "unknown key 'forward'")
+        expectError(minimal, dialplan: "routes:\n  - name: x\n    match: { exact: '1' }\n", line: 2, containing: "needs exactly one action")
+        expectError(minimal, dialplan: "routes:\n  - name: x\n    embedded: robot\n", line: 3, containing: "unknown embedded agent")
+        expectError(minimal, dialplan: "routes:\n  - name: x\n    agent: { url: 'http://bot/ws' }\n", line: 3, containing: "not ws")
+    }
+
+    @Test func otherBadValues() {
+        expectError("sip: { port: 70000 }\n" + minimal, line: 1, containing: "outside 0...65535")
+        expectError("media: { rtp_ports: 20000 }\n" + minimal, line: 1, containing: "expected 'LOW-HIGH'")
+        expectError("account_sid: AC123\n" + minimal, line: 1, containing: "32 hex digits")
+        expectError("trunks: []\ndialplan: dialplan.yaml\n", line: 1, containing: "at least one trunk")
+        expectError("trunks:\n  - name: t\n    allow: [1.2.3.4]\n", line: 1, containing: "missing required key 'dialplan'")
+        expectError("trunks: [\n", line: 2, containing: "not valid YAML")
+        expectError(minimal, dialplan: "routes:\n  - name: x\n    trunks: [nope]\n    embedded: demo\n", line: 3, containing: "unknown trunk 'nope'")
+        expectError(minimal, dialplan: "routes:\n  - name: x\n    match: { regex: '([' }\n    embedded: demo\n", line: 3, containing: "invalid regular expression")
+    }
+
+    @Test func routesMatchInOrderByExactPrefixAndRegex() throws {
+        let dialplan = """
+            routes:
+              - name: exact
+                match: { exact: "+15550001" }
+                reject: 486
+              - name: regex
+                match: { regex: "^9\\\\d{3}$" }
+                embedded: demo
+              - name: prefix
+                match: { prefix: "+1" }
+                agent: { url: "ws://127.0.0.1:9/ws" }
+              - name: other-trunk-only
+                trunks: [second]
+                embedded: demo
+            """
+        let config = try load(minimal.replacingOccurrences(of: "dialplan:", with: "  - name: second\n    allow: [10.0.0.0/8]\ndialplan:"), dialplan: dialplan)
+        #expect(config.dialplan.route(number: "+15550001", trunk: "local")?.name == "exact")
+        #expect(config.dialplan.route(number: "9123", trunk: "local")?.name == "regex")
+        #expect(config.dialplan.route(number: "91234", trunk: "local") == nil)
+        #expect(config.dialplan.route(number: "+15550002", trunk: "local")?.name == "prefix")
+        #expect(config.dialplan.route(number: "44", trunk: "local") == nil)
+        #expect(config.dialplan.route(number: "44", trunk: "second")?.name == "other-trunk-only")
+    }
+
+    @Test func cidrMatching() throws {
+        let v4 = try #require(CIDR("54.172.60.0/30"))
+        #expect(v4.contains("54.172.60.3"))
+        #expect(!v4.contains("54.172.60.4"))
+        #expect(v4.contains("::ffff:54.172.60.1"))
+        #expect(!v4.contains("not an address"))
+        let v6 = try #require(CIDR("2001:db8::/32"))
+        #expect(v6.contains("2001:db8:1::5"))
+        #expect(!v6.contains("2001:db9::1"))
+        #expect(CIDR("10.0.0.1")?.prefixLength == 32)
+        #expect(CIDR("10.0.0.0/33") == nil)
+        #expect(CIDR("10.0.0.0/") == nil)
+        #expect(CIDR("10.1.2.3/8")?.description == "10.0.0.0/8")
+    }
+}
