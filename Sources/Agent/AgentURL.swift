@@ -119,11 +119,11 @@ public struct AgentURLError: Error, Sendable, Equatable, CustomStringConvertible
     }
 }
 
-extension StringProtocol {
+extension String {
     fileprivate func trimmingWhitespace() -> Substring {
-        let s = self[...]
-        guard let first = s.firstIndex(where: { !$0.isWhitespace }) else { return s[s.endIndex...] }
-        let last = s.lastIndex(where: { !$0.isWhitespace })!
-        return Substring(s[first...last])
+        guard let first = self.firstIndex(where: { !$0.isWhitespace }),
+            let last = self.lastIndex(where: { !$0.isWhitespace })
+        else { return self[self.endIndex...] }
+        return self[first...last]
     }
 }

@@ -119,6 +119,10 @@ public final class TwilioMediaStreamAgent: CallAgent {
             .whenComplete { result in box.value.processConnectResult(result) }
     }
 
+    /// Sends one `media` message: the samples as μ-law, `chunk` counting sent messages from 1, `timestamp` the
+    /// milliseconds of caller audio before this packet. Before the stream is open the packet is dropped and counted
+    /// in `droppedBeforeOpen`; while the socket is not writable it is dropped and counted in
+    /// `droppedWhileBackpressured` (its time still advances `timestamp`).
     public func callerAudio(_ samples: UnsafeBufferPointer<Int16>) {
         self.eventLoop.assertInEventLoop()
         guard case .streaming(let handler) = self.state else {
@@ -236,24 +240,27 @@ public final class TwilioMediaStreamAgent: CallAgent {
     /// Ends the stream and reports `outcome` to the call, once.
     ///
     /// - Parameter closeCode: when set, a close frame with this code is sent before the socket closes.
-    /// - Parameter peerClosed: the agent sent its close frame already; ours answers it and the socket closes at once.
-    private func finish(_ outcome: Outcome, closeCode: WebSocketErrorCode? = nil, peerClosed: Bool = false) {
-        switch self.state {
+    /// - Parameter closeNow: close the socket as soon as our close frame is written (the agent closed first, or
+    ///   broke the protocol) instead of waiting for the agent's close frame.
+    private func finish(_ outcome: Outcome, closeCode: WebSocketErrorCode? = nil, closeNow: Bool = false) {
+        let previous = self.state
+        // First, so the events that closing the channel fires (channelInactive) find the stream finished.
+        self.state = .finished
+        switch previous {
         case .idle, .finished:
             return
         case .connecting(let channel, let deadline):
             deadline.cancel()
             channel?.close(promise: nil)
         case .streaming(let handler):
-            if let closeCode, peerClosed {
-                handler.answerCloseAndClose(code: closeCode)
+            if let closeCode, closeNow {
+                handler.sendCloseAndClose(code: closeCode)
             } else if let closeCode {
                 handler.closeGracefully(code: closeCode)
             } else {
                 handler.close()
             }
         }
-        self.state = .finished
         self.pendingMarks.removeAll()
         let control = self.control
         self.control = nil
@@ -311,9 +318,22 @@ public final class TwilioMediaStreamAgent: CallAgent {
         case .connecting:
             self.finish(.failed(.unreachable("WebSocket handshake with \(self.url) failed: \(error)")))
         case .streaming:
-            self.finish(.failed(.failedMidCall("\(error)")))
+            self.finish(.failed(.failedMidCall("\(error)")), closeCode: Self.closeCode(for: error), closeNow: true)
         case .idle, .finished:
             break
+        }
+    }
+
+    /// The close code for a protocol error (RFC 6455 §7.4.1), or `nil` for a socket error (no close frame).
+    private static func closeCode(for error: Error) -> WebSocketErrorCode? {
+        switch error {
+        case NIOWebSocketError.invalidFrameLength: .messageTooLarge
+        case is NIOWebSocketError: .protocolError
+        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge,
+            NIOWebSocketFrameAggregator.Error.tooManyFragments:
+            .messageTooLarge
+        case is NIOWebSocketFrameAggregator.Error: .protocolError
+        default: nil
         }
     }
 
@@ -336,7 +356,8 @@ public final class TwilioMediaStreamAgent: CallAgent {
             guard isValidUTF8(data.readableBytesView) else {
                 self.finish(
                     .failed(.failedMidCall("agent sent a text frame that is not UTF-8")),
-                    closeCode: .dataInconsistentWithMessage
+                    closeCode: .dataInconsistentWithMessage,
+                    closeNow: true
                 )
                 return
             }
@@ -345,7 +366,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
             handler.writeControlFrame(.pong, data: frame.unmaskedData)
         case .connectionClose:
             let code = frame.unmaskedData.peekWebSocketErrorCode() ?? .normalClosure
-            self.finish(.hangUp("agent closed the stream"), closeCode: code, peerClosed: true)
+            self.finish(.hangUp("agent closed the stream"), closeCode: code, closeNow: true)
         case .binary:
             self.ignoredAgentMessages += 1
             self.logger.debug("ignoring binary frame from agent")
@@ -415,7 +436,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
         let handshake = TwilioHandshakeHandler(url: url, agent: agent.value)
         let upgrader = NIOWebSocketClientUpgrader(
             maxFrameSize: maxInboundMessageSize,
-            automaticErrorHandling: true,
+            automaticErrorHandling: false,  // the stream handler answers protocol errors, after reporting them
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
@@ -578,9 +599,12 @@ final class TwilioStreamHandler: ChannelInboundHandler {
         channel.closeFuture.whenComplete { _ in timer.cancel() }
     }
 
-    /// Answers the agent's close frame with ours and closes the socket once it is written.
-    func answerCloseAndClose(code: WebSocketErrorCode) {
-        guard !self.closeSent, let context = self.context else { return }
+    /// Sends a close frame (answering the agent's, or after a protocol error) and closes the socket once it is written.
+    func sendCloseAndClose(code: WebSocketErrorCode) {
+        guard !self.closeSent, let context = self.context else {
+            self.close()
+            return
+        }
         var data = context.channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: code)
         let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: data)

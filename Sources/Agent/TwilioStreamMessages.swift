@@ -37,7 +37,7 @@ extension ByteBuffer {
             for i in 0..<utf8.count {
                 let byte = utf8[i]
                 guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                if runStart < i { self.writeBytes(UnsafeRawBufferPointer(rebasing: utf8[runStart..<i])) }
+                if runStart < i { self.writeBytes(UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
                 runStart = i + 1
                 switch byte {
                 case UInt8(ascii: "\""): self.writeStaticString("\\\"")
@@ -53,7 +53,7 @@ extension ByteBuffer {
                     self.writeInteger(hexDigit(byte & 0x0F))
                 }
             }
-            if runStart < utf8.count { self.writeBytes(UnsafeRawBufferPointer(rebasing: utf8[runStart...])) }
+            if runStart < utf8.count { self.writeBytes(UnsafeBufferPointer(rebasing: utf8[runStart...])) }
         }
         self.writeInteger(UInt8(ascii: "\""))
     }

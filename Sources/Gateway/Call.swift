@@ -125,7 +125,6 @@ final class Call {
     func terminated(_ termination: SIPTermination) {
         eventLoop.assertInEventLoop()
         guard phase != .ended else { return }
-        let wasActive = phase == .active || phase == .playingFallback
         phase = .ended
         ringTimer?.cancel()
         switch termination {
@@ -133,7 +132,9 @@ final class Call {
             record.hangupBy = record.hangupBy ?? "caller"
             record.hangupReason = record.hangupReason ?? "caller hung up"
         case .localBye:
-            break  // hangupBy/reason were set when we decided to hang up
+            // Set when we decided to hang up, unless nua ended the call on shutdown.
+            record.hangupBy = record.hangupBy ?? "gateway"
+            record.hangupReason = record.hangupReason ?? "gateway shut down"
         case .cancelled:
             record.sipStatus = 487
             record.hangupBy = "caller"
@@ -150,7 +151,7 @@ final class Call {
         }
         let end = Date()
         record.endTime = end
-        if wasActive, let answer = record.answerTime { record.durationSeconds = (end.timeIntervalSince(answer) * 1000).rounded() / 1000 }
+        if let answer = record.answerTime { record.durationSeconds = (end.timeIntervalSince(answer) * 1000).rounded() / 1000 }
         guard let rtp else {
             services.finish(self)
             return

@@ -15,6 +15,8 @@ final class GatewayServices: Sendable {
     let prompts: Prompts
     let recordWriter: CallRecordWriter
     let calls = NIOLockedValueBox<[SIPCallLegID: Call]>([:])
+    /// Entered when a call is admitted, left when its record is written: shutdown waits on it.
+    let callsInFlight = DispatchGroup()
     // Set once in `Gateway.start` before any event can arrive.
     nonisolated(unsafe) var sip: SIPEndpoint!
 
@@ -30,6 +32,7 @@ final class GatewayServices: Sendable {
     func finish(_ call: Call) {
         calls.withLockedValue { $0[call.leg] = nil }
         write(call.record)
+        callsInFlight.leave()
     }
 
     func write(_ record: CallRecord) {
@@ -72,9 +75,17 @@ public final class Gateway: Sendable {
         ])
     }
 
-    /// Ends calls (nua sends BYE), stops signalling and media.
+    /// Ends calls (nua sends BYE), waits for their records, then stops media.
     public func shutdown() {
         services.sip?.shutdown()
+        // Calls whose peer never answered our BYE are ended here, so that every call still gets its record.
+        for call in services.calls.withLockedValue({ Array($0.values) }) {
+            call.eventLoop.execute { call.terminated(.failed(status: 0, phrase: "gateway shut down")) }
+        }
+        // Each terminated dialog was handed to its call's loop; let those finish so no record is lost.
+        if services.callsInFlight.wait(timeout: .now() + 5) == .timedOut {
+            services.logger.error("calls still open at shutdown; their records are incomplete", metadata: ["calls": "\(activeCalls)"])
+        }
         try? group.syncShutdownGracefully()
     }
 
@@ -102,7 +113,7 @@ public final class Gateway: Sendable {
         let called = invite.requestUser ?? invite.to.user ?? ""
         let caller = invite.from.user ?? ""
         var record = CallRecord(
-            callSid: TwilioSID.make(prefix: "CA"), sipCallId: invite.callID, from: caller, to: called,
+            callSid: TwilioIdentifier.make(prefix: "CA"), sipCallId: invite.callID, from: caller, to: called,
             source: "\(invite.source.transport.rawValue):\(invite.source.host):\(invite.source.port)", startTime: Date())
         var logger = services.logger
         logger[metadataKey: "call"] = "\(record.callSid)"
@@ -172,6 +183,7 @@ public final class Gateway: Sendable {
             leg: invite.leg, eventLoop: loop, services: services, negotiated: negotiated, codec: payloadCodec,
             symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
             makeAgent: makeAgent)
+        services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }
         logger.info("INVITE accepted", metadata: ["trunk": "\(trunk.name)", "route": "\(route.name)", "from": "\(caller)", "to": "\(called)"])
         loop.execute { call.setUp() }

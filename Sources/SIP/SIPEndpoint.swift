@@ -52,9 +52,11 @@ public final class SIPEndpoint: Sendable {
         stack.post { $0.doBye(leg, reason: reason) }
     }
 
-    /// Shuts nua down (answering outstanding transactions) and stops the thread. Blocks until it has.
-    public func shutdown() {
-        stack.shutdownAndWait()
+    /// Shuts nua down (BYE to established calls, final answers to pending ones) and stops the thread.
+    /// Blocks until nua is done, or at most `grace` when peers do not answer; legs still open then get no
+    /// `terminated` event.
+    public func shutdown(grace: Duration = .seconds(5)) {
+        stack.shutdownAndWait(grace: grace)
     }
 }
 
@@ -100,10 +102,15 @@ final class SofiaStack: @unchecked Sendable {
         if let startFailure { throw startFailure }
     }
 
-    func shutdownAndWait() {
+    func shutdownAndWait(grace: Duration) {
         guard thread != nil, startFailure == nil else { return }
         post { $0.doShutdown() }
-        stopped.wait()
+        let seconds = Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18
+        if stopped.wait(timeout: .now() + seconds) == .timedOut {
+            logger.warning("SIP shutdown did not finish in time (peers not answering BYE); stopping anyway")
+            post { stack in su_root_break(stack.root) }
+            stopped.wait()
+        }
     }
 
     /// Runs `command` on the sofia thread.

@@ -162,27 +162,27 @@ enum FreePort {
     /// A port free for both UDP and TCP (SIP listens on both).
     static func sipPort() throws -> Int {
         for _ in 0..<20 {
-            let port = try bind(type: SOCK_DGRAM, port: 0)
-            if (try? bind(type: SOCK_STREAM, port: port)) != nil { return port }
+            let port = try bind(stream: false, port: 0)
+            if (try? bind(stream: true, port: port)) != nil { return port }
         }
         throw HarnessError("no free SIP port")
     }
 
-    static func udpPort() throws -> Int { try bind(type: SOCK_DGRAM, port: 0) }
+    static func udpPort() throws -> Int { try bind(stream: false, port: 0) }
 
     /// A block of `count` consecutive UDP ports starting at an even port, all free right now.
     static func udpRange(count: Int) throws -> ClosedRange<Int> {
         for _ in 0..<50 {
             let start = Int.random(in: 30000...(60000 - count)) & ~1
-            if (start..<(start + count)).allSatisfy({ (try? bind(type: SOCK_DGRAM, port: $0)) != nil }) {
+            if (start..<(start + count)).allSatisfy({ (try? bind(stream: false, port: $0)) != nil }) {
                 return start...(start + count - 1)
             }
         }
         throw HarnessError("no free RTP port block of \(count)")
     }
 
-    private static func bind(type: Int32, port: Int) throws -> Int {
-        let fd = socket(AF_INET, type == SOCK_DGRAM ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue), 0)
+    private static func bind(stream: Bool, port: Int) throws -> Int {
+        let fd = socket(AF_INET, Int32(stream ? SOCK_STREAM.rawValue : SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket() failed") }
         defer { close(fd) }
         var address = sockaddr_in()

@@ -1,0 +1,453 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Receives what an `RTPSession` hears and learns. Every method is called on the session's event loop,
+/// synchronously from the session's packet handling or timer (or, for `playedMark`, from `clearPlayout`), so
+/// implementations must not block; they may call back into the session (enqueue, clear, close).
+public protocol RTPSessionDelegate: AnyObject {
+    /// Decoded audio from the peer, 8 kHz 16-bit mono. The buffer is only valid during the call (it is reused).
+    func rtpSession(_ session: RTPSession, receivedAudio samples: UnsafeBufferPointer<Int16>)
+    /// A DTMF press from RFC 4733 telephone-events, reported once per press.
+    func rtpSession(_ session: RTPSession, receivedDigit digit: DTMFDigit)
+    /// Every sample enqueued before mark `id` has been sent (or dropped by `clearPlayout`).
+    func rtpSession(_ session: RTPSession, playedMark id: Int)
+}
+
+/// One call's RTP stream; confined to `eventLoop`: every member must be used on that loop, and every
+/// delegate call is made there.
+///
+/// The session owns a UDP channel bound on an even port taken from an `RTPPortPool`. After `start`, it
+///  - receives: parses RTP, decodes the negotiated G.711 payload type and hands the samples to the delegate,
+///    turns RFC 4733 telephone-events into de-duplicated `DTMFDigit`s, and counts everything else as ignored;
+///  - sends: one 160-sample packet every 20 ms against absolute deadlines, taking audio from the playout buffer
+///    and G.711 silence when it is empty, so the stream never pauses;
+///  - latches (symmetric RTP): sends to the source address of the peer's RTP rather than the SDP address once
+///    the peer has sent something, and moves to a new source once it has sent several packets in a row from it.
+///
+/// Hot path: per packet there is no lock, no `Task`, no thread hop, and no allocation of the session's own
+/// (decode/encode scratch and the outbound `ByteBuffer` are reused; `AddressedEnvelope<ByteBuffer>` travels in
+/// `NIOAny` without boxing). NIO itself pools receive buffers.
+///
+/// Lifetime: the channel and the pacing timer hold the session; call `close()` to end it (and give back the port).
+public final class RTPSession {
+    /// Samples per packet: 20 ms at 8 kHz.
+    public static let samplesPerPacket = 160
+    public static let packetInterval = TimeAmount.milliseconds(20)
+    /// Most packets sent in one timer run when the loop was late (200 ms); beyond it the clock restarts.
+    static let maxCatchUpPackets = 10
+    /// Ports tried before `open` gives up because other programs hold them.
+    static let maxBindAttempts = 8
+    /// Consecutive packets from a new source address before the session sends there instead.
+    static let relatchPackets = 5
+    /// Decode scratch size; larger payloads are handed to the delegate in pieces of this size.
+    static let decodeScratchSamples = 2048
+
+    public let eventLoop: EventLoop
+    /// The even UDP port this session is bound to (put it in the SDP).
+    public let localPort: Int
+    /// Receives audio, digits and marks; called on `eventLoop`.
+    public weak var delegate: RTPSessionDelegate? {
+        didSet { eventLoop.assertInEventLoop() }
+    }
+
+    private let channel: Channel
+    private let handler: RTPChannelHandler
+    private let portPool: RTPPortPool
+    private let logger: Logger
+
+    private enum State { case opened, running, closed }
+    // Every field below is protected by the event loop thread.
+    private var state = State.opened
+    private var closeFuture: EventLoopFuture<Void>?
+
+    private var codec = AudioCodec.pcmu
+    private var telephoneEventPayloadType: UInt8?
+    /// The address from SDP.
+    private var sdpRemote: SocketAddress?
+    /// The source of the peer's RTP (symmetric RTP), preferred over `sdpRemote`.
+    private var latched: SocketAddress?
+    /// Whether `latched` may be set at all (per trunk; off for peers whose SDP address is authoritative).
+    private var symmetric = true
+    private var candidate: SocketAddress?
+    private var candidateCount = 0
+
+    private var stats = RTPStatistics()
+    private var sequence = SequenceTracker()
+    private var events = RFC4733Receiver()
+    private var playout = PlayoutBuffer()
+
+    // Sender.
+    private var outbound: ByteBuffer
+    private var sequenceNumber = UInt16.random(in: .min ... .max)
+    private var timestamp = UInt32.random(in: .min ... .max)
+    public let ssrc = UInt32.random(in: .min ... .max)
+    private var sentFirstPacket = false
+    private var nextDeadline = NIODeadline.now()
+    private var timer: NIOScheduledCallback?
+
+    // Scratch buffers, allocated once.
+    private let decodeScratch: UnsafeMutableBufferPointer<Int16>
+    private let pcmScratch: UnsafeMutableBufferPointer<Int16>
+    private let encodeScratch: UnsafeMutableBufferPointer<UInt8>
+
+    private init(channel: Channel, handler: RTPChannelHandler, port: Int, portPool: RTPPortPool, logger: Logger) {
+        self.eventLoop = channel.eventLoop
+        self.channel = channel
+        self.handler = handler
+        self.localPort = port
+        self.portPool = portPool
+        var logger = logger
+        logger[metadataKey: "rtp_port"] = "\(port)"
+        self.logger = logger
+        self.outbound = channel.allocator.buffer(capacity: RTPHeader.fixedSize + Self.samplesPerPacket)
+        decodeScratch = .allocate(capacity: Self.decodeScratchSamples)
+        decodeScratch.initialize(repeating: 0)
+        pcmScratch = .allocate(capacity: Self.samplesPerPacket)
+        pcmScratch.initialize(repeating: 0)
+        encodeScratch = .allocate(capacity: Self.samplesPerPacket)
+        encodeScratch.initialize(repeating: 0)
+    }
+
+    deinit {
+        decodeScratch.deallocate()
+        pcmScratch.deallocate()
+        encodeScratch.deallocate()
+    }
+
+    // MARK: - Opening
+
+    /// Binds a UDP socket on the next free even port of `portPool` on `eventLoop`.
+    ///
+    /// A port another program holds (`EADDRINUSE`) is given back and the next one tried, up to
+    /// `maxBindAttempts` times.
+    /// - Returns: the session, not yet started; fails with `MediaError` `.noFreePort` or `.portsInUse`, or with
+    ///   the socket error for anything else (e.g. `host` is not a local address).
+    public static func open(
+        host: String, portPool: RTPPortPool, eventLoop: EventLoop, logger: Logger
+    ) -> EventLoopFuture<RTPSession> {
+        let promise = eventLoop.makePromise(of: RTPSession.self)
+        if eventLoop.inEventLoop {
+            bind(host: host, portPool: portPool, eventLoop: eventLoop, logger: logger, attempt: 1, promise: promise)
+        } else {
+            eventLoop.execute {
+                bind(host: host, portPool: portPool, eventLoop: eventLoop, logger: logger, attempt: 1, promise: promise)
+            }
+        }
+        return promise.futureResult
+    }
+
+    private static func bind(
+        host: String, portPool: RTPPortPool, eventLoop: EventLoop, logger: Logger, attempt: Int,
+        promise: EventLoopPromise<RTPSession>
+    ) {
+        eventLoop.assertInEventLoop()
+        guard let port = portPool.allocate() else {
+            promise.fail(MediaError(.noFreePort, "no free RTP port: all \(portPool.capacity) ports are in use"))
+            return
+        }
+        DatagramBootstrap(group: eventLoop)
+            .bind(host: host, port: port)
+            .assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    let handler = RTPChannelHandler()
+                    do {
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    } catch {
+                        channel.close(promise: nil)
+                        portPool.release(port)
+                        promise.fail(error)
+                        return
+                    }
+                    let session = RTPSession(
+                        channel: channel, handler: handler, port: port, portPool: portPool, logger: logger)
+                    handler.session = session
+                    promise.assumeIsolated().succeed(session)
+                case .failure(let error):
+                    portPool.release(port)
+                    guard let ioError = error as? IOError, ioError.errnoCode == EADDRINUSE else {
+                        promise.fail(error)
+                        return
+                    }
+                    logger.debug("RTP port taken by another program, trying the next", metadata: ["port": "\(port)"])
+                    guard attempt < maxBindAttempts else {
+                        promise.fail(
+                            MediaError(.portsInUse, "no RTP port: \(attempt) ports in a row are held by other programs"))
+                        return
+                    }
+                    bind(
+                        host: host, portPool: portPool, eventLoop: eventLoop, logger: logger, attempt: attempt + 1,
+                        promise: promise)
+                }
+            }
+    }
+
+    // MARK: - Control
+
+    /// Starts receiving and the 20 ms paced sender. Calling it again while running updates the remote address,
+    /// codec and telephone-event payload type (e.g. after a re-INVITE) without restarting the stream.
+    /// - Parameters:
+    ///   - remote: where the SDP says to send; used until the peer's own RTP shows its real source.
+    ///   - codec: what to send and which payload type carries the peer's audio.
+    ///   - telephoneEventPayloadType: the negotiated RFC 4733 payload type, if any.
+    ///   - symmetric: latch onto the peer's RTP source (NAT traversal); false sends only to `remote`.
+    public func start(remote: SocketAddress?, codec: AudioCodec, telephoneEventPayloadType: UInt8?, symmetric: Bool = true) {
+        eventLoop.preconditionInEventLoop()
+        guard state != .closed else { return }
+        sdpRemote = remote
+        self.symmetric = symmetric
+        if !symmetric { latched = nil }
+        self.codec = codec
+        self.telephoneEventPayloadType = telephoneEventPayloadType
+        events.clockRate = codec.clockRate
+        guard state == .opened else { return }
+        state = .running
+        nextDeadline = .now()
+        schedule()
+    }
+
+    /// Queues audio to send (8 kHz 16-bit mono), after whatever is queued. Beyond the buffer's cap (5 min)
+    /// the newest samples are dropped and counted in `statistics.playoutSamplesDropped`.
+    public func enqueue(_ samples: UnsafeBufferPointer<Int16>) {
+        eventLoop.assertInEventLoop()
+        guard state != .closed else { return }
+        playout.append(samples)
+    }
+
+    /// Places a mark after everything enqueued so far: the delegate's `playedMark` is called once all of that
+    /// audio has been sent (on the next tick if nothing is queued).
+    public func enqueueMark(_ id: Int) {
+        eventLoop.assertInEventLoop()
+        guard state != .closed else { return }
+        playout.appendMark(id)
+    }
+
+    /// Drops all queued audio and reports every pending mark as played, at once (before returning).
+    public func clearPlayout() {
+        eventLoop.assertInEventLoop()
+        let limit = playout.markSerialLimit
+        playout.clear()
+        while let id = playout.popDueMark(serialLimit: limit) {
+            delegate?.rtpSession(self, playedMark: id)
+        }
+    }
+
+    /// Samples queued and not yet sent.
+    public var bufferedSamples: Int {
+        eventLoop.assertInEventLoop()
+        return playout.count
+    }
+
+    /// Counters so far.
+    public var statistics: RTPStatistics {
+        eventLoop.assertInEventLoop()
+        var result = stats
+        result.packetsLost = sequence.lost
+        result.playoutSamplesDropped = playout.droppedSamples
+        return result
+    }
+
+    /// Where packets go now: the latched source of the peer's RTP, else the SDP address.
+    public var sendingTo: SocketAddress? {
+        eventLoop.assertInEventLoop()
+        return latched ?? sdpRemote
+    }
+
+    /// Stops the timer, closes the socket and gives the port back to the pool, once; later calls return the
+    /// same future. Pending marks are not reported.
+    public func close() -> EventLoopFuture<Void> {
+        eventLoop.preconditionInEventLoop()
+        if let closeFuture { return closeFuture }
+        state = .closed
+        timer?.cancel()
+        timer = nil
+        handler.session = nil
+        let pool = portPool
+        let port = localPort
+        let promise = eventLoop.makePromise(of: Void.self)
+        channel.close().whenComplete { _ in
+            pool.release(port)
+            promise.succeed(())
+        }
+        closeFuture = promise.futureResult
+        return promise.futureResult
+    }
+
+    // MARK: - Sending
+
+    private func schedule() {
+        do {
+            timer = try eventLoop.assumeIsolated().scheduleCallback(at: nextDeadline, handler: PacingTimer(session: self))
+        } catch {
+            timer = nil
+            logger.error("cannot schedule the RTP sender; the stream stops", metadata: ["error": "\(error)"])
+        }
+    }
+
+    fileprivate func tick() {
+        timer = nil
+        guard state == .running else { return }
+        let now = NIODeadline.now()
+        var sent = 0
+        while nextDeadline <= now {
+            if sent == Self.maxCatchUpPackets {
+                // Too far behind to catch up without a burst the far end would drop: restart the clock.
+                nextDeadline = now + Self.packetInterval
+                stats.senderClockResets += 1
+                break
+            }
+            sendPacket()
+            guard state == .running else { return }
+            nextDeadline = nextDeadline + Self.packetInterval
+            sent += 1
+        }
+        schedule()
+    }
+
+    private func sendPacket() {
+        let markLimit = playout.markSerialLimit
+        let law = codec.law
+        let count = playout.read(into: pcmScratch)
+        if count > 0 {
+            law.encode(
+                UnsafeBufferPointer(rebasing: pcmScratch[0..<count]),
+                into: UnsafeMutableBufferPointer(rebasing: encodeScratch[0..<count]))
+        }
+        if count < Self.samplesPerPacket {
+            UnsafeMutableBufferPointer(rebasing: encodeScratch[count...]).update(repeating: law.silence)
+        }
+        if let destination = latched ?? sdpRemote, let context = handler.context {
+            let header = RTPHeader(
+                marker: !sentFirstPacket, payloadType: codec.payloadType, sequenceNumber: sequenceNumber,
+                timestamp: timestamp, ssrc: ssrc)
+            outbound.clear()
+            header.write(to: &outbound)
+            outbound.writeBytes(UnsafeRawBufferPointer(encodeScratch))
+            context.writeAndFlush(
+                handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: destination, data: outbound)), promise: nil)
+            sequenceNumber &+= 1
+            sentFirstPacket = true
+            stats.packetsSent += 1
+            stats.bytesSent += Self.samplesPerPacket
+        }
+        // Time passes whether or not there was anywhere to send.
+        timestamp &+= UInt32(Self.samplesPerPacket)
+        while state == .running, let id = playout.popDueMark(serialLimit: markLimit) {
+            delegate?.rtpSession(self, playedMark: id)
+        }
+    }
+
+    // MARK: - Receiving
+
+    fileprivate func receive(_ envelope: AddressedEnvelope<ByteBuffer>) {
+        guard state == .running else {
+            stats.packetsIgnored += 1
+            return
+        }
+        envelope.data.withUnsafeReadableBytes { bytes in
+            receive(bytes, from: envelope.remoteAddress)
+        }
+    }
+
+    private func receive(_ bytes: UnsafeRawBufferPointer, from source: SocketAddress) {
+        guard let (header, range) = RTPHeader.parse(bytes) else {
+            stats.packetsIgnored += 1
+            return
+        }
+        let isAudio = header.payloadType == codec.payloadType
+        guard isAudio || header.payloadType == telephoneEventPayloadType else {
+            stats.packetsIgnored += 1
+            return
+        }
+        stats.packetsReceived += 1
+        stats.bytesReceived += range.count
+        sequence.update(sequence: header.sequenceNumber, ssrc: header.ssrc)
+        latch(source)
+        let payload = UnsafeRawBufferPointer(rebasing: bytes[range])
+        if isAudio {
+            var offset = 0
+            while offset < payload.count, state == .running {
+                let n = min(payload.count - offset, decodeScratch.count)
+                let chunk = UnsafeMutableBufferPointer(rebasing: decodeScratch[0..<n])
+                codec.law.decode(UnsafeRawBufferPointer(rebasing: payload[offset..<(offset + n)]), into: chunk)
+                delegate?.rtpSession(self, receivedAudio: UnsafeBufferPointer(chunk))
+                offset += n
+            }
+        } else if let digit = events.receive(header: header, payload: payload) {
+            stats.telephoneEvents += 1
+            delegate?.rtpSession(self, receivedDigit: digit)
+        }
+    }
+
+    /// Symmetric RTP: the first valid packet latches its source; a different source takes over after
+    /// `relatchPackets` packets in a row (so a stray packet cannot steal the stream).
+    private func latch(_ source: SocketAddress) {
+        // Port 0 cannot be answered (raw-socket senders such as sipp's pcap player use it): keep the SDP address.
+        guard symmetric, source.port != 0 else { return }
+        guard let current = latched else {
+            latched = source
+            logger.debug("RTP latched to the peer's source", metadata: ["source": "\(source)"])
+            return
+        }
+        if current == source {
+            candidateCount = 0
+            return
+        }
+        if candidate == source {
+            candidateCount += 1
+        } else {
+            candidate = source
+            candidateCount = 1
+        }
+        if candidateCount >= Self.relatchPackets {
+            latched = source
+            candidate = nil
+            candidateCount = 0
+            logger.info("RTP source moved; sending to the new one", metadata: ["source": "\(source)"])
+        }
+    }
+}
+
+@available(*, unavailable)
+extension RTPSession: Sendable {}
+
+/// The pacing timer's callback: NIO's scheduled callbacks do not allocate per run on its own loops.
+private struct PacingTimer: NIOScheduledCallbackHandler {
+    let session: RTPSession
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        session.tick()
+    }
+}
+
+/// Feeds datagrams to the session and lends it the context to write with. All methods run on the channel's loop.
+final class RTPChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    /// Strong until `RTPSession.close` clears it.
+    var session: RTPSession?
+    private(set) var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let session else { return }
+        session.receive(unwrapInboundIn(data))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A UDP error (e.g. an ICMP report about one datagram) does not end the stream.
+    }
+}
+
+@available(*, unavailable)
+extension RTPChannelHandler: Sendable {}

@@ -1,0 +1,85 @@
+import Agent
+import NIOCore
+import TrunklineTestSupport
+
+/// What an agent asked of the call, in order.
+enum ControlCall: Sendable, Equatable {
+    case play(count: Int)
+    case mark(Int)
+    case clear
+    case hangUp(String)
+    case failed(AgentFailure)
+
+    var isOutcome: Bool {
+        switch self {
+        case .hangUp, .failed: true
+        default: false
+        }
+    }
+}
+
+struct ControlLog: Sendable {
+    var calls: [ControlCall] = []
+    /// Every sample passed to `agentPlay`, concatenated.
+    var played: [Int16] = []
+    var outcomes: [ControlCall] { self.calls.filter(\.isOutcome) }
+}
+
+/// A test `AgentCallControl` confined to one loop (or to the test, for loop-less agents) that records every call.
+///
+/// Like the gateway (and Twilio), `agentClear` reports the pending marks played at once.
+final class RecordingControl: AgentCallControl {
+    let log: WaitableState<ControlLog>
+    weak var agent: CallAgent?
+    /// Report each mark played as soon as it is queued (nothing is ever "playing").
+    var acknowledgeMarksImmediately = false
+    private(set) var pendingMarks: [Int] = []
+
+    init(loop: EventLoop) {
+        self.log = WaitableState(ControlLog(), loop: loop)
+    }
+
+    func agentPlay(_ samples: UnsafeBufferPointer<Int16>) {
+        self.log.update {
+            $0.calls.append(.play(count: samples.count))
+            $0.played.append(contentsOf: samples)
+        }
+    }
+
+    func agentMark(_ id: Int) {
+        self.log.update { $0.calls.append(.mark(id)) }
+        if self.acknowledgeMarksImmediately {
+            self.agent?.markPlayed(id)
+        } else {
+            self.pendingMarks.append(id)
+        }
+    }
+
+    func agentClear() {
+        self.log.update { $0.calls.append(.clear) }
+        let marks = self.pendingMarks
+        self.pendingMarks.removeAll()
+        for id in marks { self.agent?.markPlayed(id) }
+    }
+
+    func agentHangUp(reason: String) {
+        self.log.update { $0.calls.append(.hangUp(reason)) }
+    }
+
+    func agentFailed(_ failure: AgentFailure) {
+        self.log.update { $0.calls.append(.failed(failure)) }
+    }
+}
+
+extension WaitableState<ControlLog> {
+    /// The first call matching `predicate`.
+    func waitForCall(
+        timeout: Duration = .seconds(5), _ what: String, _ predicate: @escaping @Sendable (ControlCall) -> Bool
+    ) async throws -> ControlCall {
+        try await self.wait(timeout: timeout, what: what) { log in log.calls.first(where: predicate) }
+    }
+
+    func waitForOutcome(timeout: Duration = .seconds(5)) async throws -> ControlCall {
+        try await self.waitForCall(timeout: timeout, "a hang-up or failure") { $0.isOutcome }
+    }
+}

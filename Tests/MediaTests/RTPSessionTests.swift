@@ -1,0 +1,281 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+@testable import Media
+
+/// End-to-end tests of `RTPSession` over real UDP sockets on 127.0.0.1. Each test has its own port range.
+@Suite struct RTPSessionTests {
+    /// Receives `count` datagrams at `peer`.
+    private func packets(_ count: Int, at peer: Peer) async throws -> [Datagram] {
+        var out: [Datagram] = []
+        for _ in 0..<count { out.append(try await peer.inbox.next()) }
+        return out
+    }
+
+    @Test func sendsAContinuousPacedStreamOfSilence() async throws {
+        let h = try await SessionHarness(ports: 40000...40009)
+        defer { Task { await h.shutdown() } }
+        #expect(h.localPort % 2 == 0 && (40000...40009).contains(h.localPort))
+        try await h.start(remote: h.peer.address)
+        let received = try await packets(11, at: h.peer)
+        let first = try #require(received[0].header)
+        for (i, datagram) in received.enumerated() {
+            #expect(datagram.bytes.count == 172)
+            #expect(datagram.from.port == h.localPort)
+            let header = try #require(datagram.header)
+            #expect(header.version == 2 && header.payloadType == 0 && header.csrcCount == 0)
+            #expect(header.sequenceNumber == first.sequenceNumber &+ UInt16(i))
+            #expect(header.timestamp == first.timestamp &+ UInt32(160 * i))
+            #expect(header.ssrc == first.ssrc)
+            #expect(header.marker == (i == 0))
+            #expect(datagram.payload == [UInt8](repeating: 0xFF, count: 160))
+        }
+        let stats = try await h.onLoop { $0.statistics }
+        #expect(stats.packetsSent >= 11)
+        #expect(stats.bytesSent == stats.packetsSent * 160)
+    }
+
+    @Test func pacesAt20Milliseconds() async throws {
+        let h = try await SessionHarness(ports: 40010...40019)
+        defer { Task { await h.shutdown() } }
+        let start = ContinuousClock.now
+        try await h.start(remote: h.peer.address)
+        _ = try await packets(11, at: h.peer)
+        // Deadlines are absolute (packet n is due at start + n × 20 ms), so however late the loop runs,
+        // packet 10 never leaves before 200 ms have passed.
+        #expect(ContinuousClock.now - start >= .milliseconds(200))
+    }
+
+    @Test func aLateLoopCatchesUpWithoutSkippingTimestampsThenRestartsItsClock() async throws {
+        let h = try await SessionHarness(ports: 40100...40109)
+        defer { Task { await h.shutdown() } }
+        let peer = h.peer.address
+        // Start, then keep the loop busy for 300 ms (a busy loop, not a sleep): 16 packets fall due at once.
+        try await h.onLoop { session in
+            session.start(remote: peer, codec: .pcmu, telephoneEventPayloadType: nil)
+            let end = NIODeadline.now() + .milliseconds(300)
+            while NIODeadline.now() < end {}
+        }
+        var arrivals: [ContinuousClock.Instant] = []
+        var received: [Datagram] = []
+        for _ in 0..<14 {
+            received.append(try await h.peer.inbox.next())
+            arrivals.append(.now)
+        }
+        let first = try #require(received[0].header)
+        for (i, datagram) in received.enumerated() {
+            #expect(datagram.header?.sequenceNumber == first.sequenceNumber &+ UInt16(i))
+            #expect(datagram.header?.timestamp == first.timestamp &+ UInt32(160 * i))
+        }
+        // The 10 due packets went out in one burst (paced, they would span 180 ms)...
+        #expect(arrivals[RTPSession.maxCatchUpPackets - 1] - arrivals[0] < .milliseconds(120))
+        // ...then the clock restarted instead of bursting on.
+        #expect(arrivals[13] - arrivals[RTPSession.maxCatchUpPackets - 1] >= .milliseconds(60))
+        #expect(try await h.onLoop { $0.statistics.senderClockResets } == 1)
+    }
+
+    @Test func aLawStreamUsesItsPayloadTypeAndSilence() async throws {
+        let h = try await SessionHarness(ports: 40020...40029)
+        defer { Task { await h.shutdown() } }
+        try await h.start(remote: h.peer.address, codec: .pcma)
+        let datagram = try await h.peer.inbox.next()
+        #expect(datagram.header?.payloadType == 8)
+        #expect(datagram.payload == [UInt8](repeating: 0xD5, count: 160))
+    }
+
+    @Test func enqueuedAudioGoesOutInOrderThenSilenceAndMarksFireAfterTheirAudio() async throws {
+        let h = try await SessionHarness(ports: 40030...40039)
+        defer { Task { await h.shutdown() } }
+        // 400 samples: packets 1 and 2 full, packet 3 half audio, half silence.
+        let audio = (0..<400).map { Int16(truncatingIfNeeded: ($0 * 97) % 16000 - 8000) }
+        try await h.onLoop { session in
+            session.enqueueMark(1)  // nothing before it: fires after the first packet
+            audio.withUnsafeBufferPointer { session.enqueue($0) }
+            session.enqueueMark(2)
+            #expect(session.bufferedSamples == 400)
+        }
+        try await h.start(remote: h.peer.address)
+        let received = try await packets(4, at: h.peer)
+        let sent = received.flatMap(\.payload)
+        let expected = G711Law.muLaw.encoded(audio) + [UInt8](repeating: 0xFF, count: 240)
+        #expect(sent == expected)
+        #expect(try await h.delegate.events.next() == .mark(1, packetsSent: 1))
+        #expect(try await h.delegate.events.next() == .mark(2, packetsSent: 3))
+        // A mark enqueued with nothing pending fires on the next tick.
+        let before = try await h.onLoop { session -> Int in
+            session.enqueueMark(3)
+            return session.statistics.packetsSent
+        }
+        guard case .mark(3, let at) = try await h.delegate.events.next() else {
+            Issue.record("expected mark 3")
+            return
+        }
+        #expect(at == before + 1)
+    }
+
+    @Test func clearPlayoutDropsAudioAndFiresMarksAtOnce() async throws {
+        let h = try await SessionHarness(ports: 40040...40049)
+        defer { Task { await h.shutdown() } }
+        let tone = [Int16](repeating: 4000, count: 8000)
+        try await h.onLoop { session in
+            tone.withUnsafeBufferPointer { session.enqueue($0) }
+            session.enqueueMark(10)
+            tone.withUnsafeBufferPointer { session.enqueue($0) }
+            session.enqueueMark(11)
+        }
+        try await h.start(remote: h.peer.address)
+        let toneCodes = G711Law.muLaw.encoded([4000])[0]
+        #expect(try await h.peer.inbox.next().payload == [UInt8](repeating: toneCodes, count: 160))
+        let (buffered, marks) = try await h.onLoop { session -> (Int, [SessionEvent]) in
+            session.clearPlayout()
+            return (session.bufferedSamples, h.delegate.events.drain())
+        }
+        #expect(buffered == 0)
+        #expect(marks.count == 2)
+        if marks.count == 2 {
+            guard case .mark(10, let sentAt10) = marks[0], case .mark(11, _) = marks[1] else {
+                Issue.record("marks out of order: \(marks)")
+                return
+            }
+            #expect(sentAt10 < 50)  // long before 1 s of audio could have been sent
+        }
+        // Whatever was in flight, the stream turns to silence and stays there.
+        var sawSilence = false
+        for _ in 0..<8 {
+            let payload = try await h.peer.inbox.next().payload
+            if payload == [UInt8](repeating: 0xFF, count: 160) {
+                sawSilence = true
+            } else {
+                #expect(!sawSilence, "audio after silence: clearPlayout did not drop it")
+            }
+        }
+        #expect(sawSilence)
+    }
+
+    @Test func latchesToThePeersActualSourceAndRelatchesWhenItMoves() async throws {
+        let h = try await SessionHarness(ports: 40050...40059)
+        let decoy = try await Peer(group: h.group, name: "decoy")
+        let mover = try await Peer(group: h.group, name: "moved peer")
+        defer { Task { await decoy.close(); await mover.close(); await h.shutdown() } }
+        // SDP says the decoy; the peer really sends from another port.
+        try await h.start(remote: decoy.address)
+        _ = try await decoy.inbox.next()
+        let silence = [UInt8](repeating: 0xFF, count: 160)
+        try await h.peer.send(rtpPacket(pt: 0, seq: 1, ts: 0, payload: silence), to: h.localPort)
+        let latched = try await h.peer.inbox.next()
+        #expect(latched.header?.payloadType == 0)
+        #expect(try await h.onLoop { $0.sendingTo?.port } == h.peer.port)
+
+        // One stray packet from elsewhere does not move the stream...
+        try await mover.send(rtpPacket(pt: 0, seq: 2, ts: 160, payload: silence), to: h.localPort)
+        try await h.peer.send(rtpPacket(pt: 0, seq: 3, ts: 320, payload: silence), to: h.localPort)
+        _ = try await h.delegate.events.next()
+        _ = try await h.delegate.events.next()
+        _ = try await h.delegate.events.next()
+        #expect(try await h.onLoop { $0.sendingTo?.port } == h.peer.port)
+        // ...but a source that keeps sending does.
+        for i in 0..<RTPSession.relatchPackets {
+            try await mover.send(rtpPacket(pt: 0, seq: UInt16(4 + i), ts: UInt32(480 + 160 * i), payload: silence), to: h.localPort)
+        }
+        _ = try await mover.inbox.next()
+        #expect(try await h.onLoop { $0.sendingTo?.port } == mover.port)
+    }
+
+    @Test func deliversAudioAndDigitsAndCountsTheRest() async throws {
+        let h = try await SessionHarness(ports: 40060...40069)
+        defer { Task { await h.shutdown() } }
+        try await h.start(remote: h.peer.address, telephoneEvent: 101)
+        let port = h.localPort
+        let pcm = (0..<160).map { Int16(truncatingIfNeeded: $0 * 200 - 16000) }
+        let codes = G711Law.muLaw.encoded(pcm)
+        try await h.peer.send(rtpPacket(pt: 0, seq: 10, ts: 0, marker: true, payload: codes), to: port)
+        #expect(try await h.delegate.events.next() == .audio(G711Law.muLaw.decoded(codes)))
+
+        // One press of "7": start, continuation, three ends; then a second press of "7", end packets only.
+        try await h.peer.send(rtpPacket(pt: 101, seq: 11, ts: 160, marker: true, payload: eventPayload(7, end: false, duration: 160)), to: port)
+        try await h.peer.send(rtpPacket(pt: 101, seq: 12, ts: 160, payload: eventPayload(7, end: false, duration: 320)), to: port)
+        for seq: UInt16 in 13...15 {
+            try await h.peer.send(rtpPacket(pt: 101, seq: seq, ts: 160, payload: eventPayload(7, end: true, duration: 480)), to: port)
+        }
+        for seq: UInt16 in 16...18 {
+            try await h.peer.send(rtpPacket(pt: 101, seq: seq, ts: 1000, payload: eventPayload(7, end: true, duration: 800)), to: port)
+        }
+        // Ignored: unknown payload type, not RTP at all.
+        try await h.peer.send(rtpPacket(pt: 18, seq: 19, ts: 2000, payload: [1, 2, 3]), to: port)
+        try await h.peer.send([0x01, 0x02, 0x03], to: port)
+        // A sequence gap: 20, 21 lost.
+        try await h.peer.send(rtpPacket(pt: 0, seq: 22, ts: 2160, payload: codes), to: port)
+
+        #expect(try await h.delegate.events.next() == .digit(DTMFDigit(character: "7", durationMs: 20)))
+        #expect(try await h.delegate.events.next() == .digit(DTMFDigit(character: "7", durationMs: 100)))
+        // The last audio packet arrives after all the others (one socket, loopback): nothing else came between.
+        #expect(try await h.delegate.events.next() == .audio(G711Law.muLaw.decoded(codes)))
+        let stats = try await h.onLoop { $0.statistics }
+        #expect(stats.packetsReceived == 10)
+        #expect(stats.bytesReceived == 160 * 2 + 4 * 8)
+        #expect(stats.telephoneEvents == 2)
+        #expect(stats.packetsIgnored == 2)
+        // Seq 19 (the ignored PT 18 packet) and 20, 21 never reached the stream.
+        #expect(stats.packetsLost == 3)
+    }
+
+    @Test func closeReleasesThePortExactlyOnce() async throws {
+        let h = try await SessionHarness(ports: 40070...40073)
+        defer { Task { await h.shutdown() } }
+        try await h.start(remote: h.peer.address)
+        #expect(h.pool.inUseCount == 1)
+        try await h.loop.flatSubmit { [session = h.session] in session.value.close() }.get()
+        #expect(h.pool.inUseCount == 0)
+        // The port is free to bind again, and a second session takes the pool's other port then this one.
+        let other = try await RTPSession.open(host: "127.0.0.1", portPool: h.pool, eventLoop: h.loop, logger: Logger(label: "t"))
+            .map { NIOLoopBound($0, eventLoop: h.loop) }.get()
+        let again = try await RTPSession.open(host: "127.0.0.1", portPool: h.pool, eventLoop: h.loop, logger: Logger(label: "t"))
+            .map { NIOLoopBound($0, eventLoop: h.loop) }.get()
+        #expect(try await h.loop.submit { again.value.localPort }.get() == h.localPort)
+        #expect(h.pool.inUseCount == 2)
+        // Closing the first session again must not release the port the new session holds.
+        try await h.loop.flatSubmit { [session = h.session] in session.value.close() }.get()
+        #expect(h.pool.inUseCount == 2)
+        try await h.loop.flatSubmit { other.value.close() }.get()
+        try await h.loop.flatSubmit { again.value.close() }.get()
+        #expect(h.pool.inUseCount == 0)
+    }
+
+    @Test func openSkipsPortsHeldByOtherPrograms() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let squatter = try await Peer(group: group, port: 40080, name: "squatter")
+        let pool = RTPPortPool(range: 40080...40083)
+        let loop = group.next()
+        let port = try await RTPSession.open(host: "127.0.0.1", portPool: pool, eventLoop: loop, logger: Logger(label: "t"))
+            .flatMap { session in
+                let port = session.localPort
+                return session.close().map { port }
+            }.get()
+        #expect(port == 40082)
+        #expect(pool.inUseCount == 0)
+        await squatter.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func openFailsClearlyWhenNoPortCanBeHad() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let squatter = try await Peer(group: group, port: 40090, name: "squatter")
+        let loop = group.next()
+        let heldPool = RTPPortPool(range: 40090...40091)
+        await #expect(throws: MediaError(.portsInUse, "")) {
+            _ = try await RTPSession.open(host: "127.0.0.1", portPool: heldPool, eventLoop: loop, logger: Logger(label: "t"))
+                .flatMap { $0.close() }.get()
+        }
+        #expect(heldPool.inUseCount == 0)
+        let fullPool = RTPPortPool(range: 40092...40093)
+        _ = fullPool.allocate()
+        await #expect(throws: MediaError(.noFreePort, "")) {
+            _ = try await RTPSession.open(host: "127.0.0.1", portPool: fullPool, eventLoop: loop, logger: Logger(label: "t"))
+                .flatMap { $0.close() }.get()
+        }
+        await squatter.close()
+        try await group.shutdownGracefully()
+    }
+}
