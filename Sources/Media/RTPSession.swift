@@ -40,8 +40,7 @@ public final class RTPSession {
     static let maxBindAttempts = 8
     /// Consecutive packets from a new source address before the session sends there instead.
     static let relatchPackets = 5
-    /// Decode scratch size; larger payloads are handed to the delegate in pieces of this size.
-    static let decodeScratchSamples = 2048
+    /// Inbound audio reaches the delegate in frames of `samplesPerPacket` (20 ms), whatever the peer's packet time.
 
     public let eventLoop: EventLoop
     /// The even UDP port this session is bound to (put it in the SDP).
@@ -88,6 +87,8 @@ public final class RTPSession {
 
     // Scratch buffers, allocated once.
     private let decodeScratch: UnsafeMutableBufferPointer<Int16>
+    /// Samples of the next 20 ms inbound frame already decoded into `decodeScratch`.
+    private var inboundFill = 0
     private let pcmScratch: UnsafeMutableBufferPointer<Int16>
     private let encodeScratch: UnsafeMutableBufferPointer<UInt8>
 
@@ -101,7 +102,7 @@ public final class RTPSession {
         logger[metadataKey: "rtp_port"] = "\(port)"
         self.logger = logger
         self.outbound = channel.allocator.buffer(capacity: RTPHeader.fixedSize + Self.samplesPerPacket)
-        decodeScratch = .allocate(capacity: Self.decodeScratchSamples)
+        decodeScratch = .allocate(capacity: Self.samplesPerPacket)
         decodeScratch.initialize(repeating: 0)
         pcmScratch = .allocate(capacity: Self.samplesPerPacket)
         pcmScratch.initialize(repeating: 0)
@@ -367,13 +368,18 @@ public final class RTPSession {
         latch(source)
         let payload = UnsafeRawBufferPointer(rebasing: bytes[range])
         if isAudio {
+            // Peers packetise at 10, 20, 30 ms…; the agent always gets whole 20 ms frames.
             var offset = 0
             while offset < payload.count, state == .running {
-                let n = min(payload.count - offset, decodeScratch.count)
-                let chunk = UnsafeMutableBufferPointer(rebasing: decodeScratch[0..<n])
-                codec.law.decode(UnsafeRawBufferPointer(rebasing: payload[offset..<(offset + n)]), into: chunk)
-                delegate?.rtpSession(self, receivedAudio: UnsafeBufferPointer(chunk))
+                let n = min(payload.count - offset, Self.samplesPerPacket - inboundFill)
+                let free = UnsafeMutableBufferPointer(rebasing: decodeScratch[inboundFill..<(inboundFill + n)])
+                codec.law.decode(UnsafeRawBufferPointer(rebasing: payload[offset..<(offset + n)]), into: free)
+                inboundFill += n
                 offset += n
+                if inboundFill == Self.samplesPerPacket {
+                    inboundFill = 0
+                    delegate?.rtpSession(self, receivedAudio: UnsafeBufferPointer(rebasing: decodeScratch[0..<Self.samplesPerPacket]))
+                }
             }
         } else if let digit = events.receive(header: header, payload: payload) {
             stats.telephoneEvents += 1

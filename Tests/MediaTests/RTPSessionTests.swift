@@ -221,6 +221,21 @@ import Testing
         #expect(stats.packetsLost == 3)
     }
 
+    @Test func thirtyMillisecondPacketsReachTheDelegateAsTwentyMillisecondFrames() async throws {
+        let h = try await SessionHarness(ports: 40110...40119)
+        defer { Task { await h.shutdown() } }
+        try await h.start(remote: h.peer.address, telephoneEvent: nil)
+        let pcm = (0..<480).map { Int16(truncatingIfNeeded: $0 * 61 - 14000) }
+        let codes = G711Law.muLaw.encoded(pcm)
+        // Two 30 ms packets (240 samples each) make exactly three 20 ms frames, in order.
+        try await h.peer.send(rtpPacket(pt: 0, seq: 1, ts: 0, marker: true, payload: Array(codes[0..<240])), to: h.localPort)
+        try await h.peer.send(rtpPacket(pt: 0, seq: 2, ts: 240, payload: Array(codes[240..<480])), to: h.localPort)
+        for frame in 0..<3 {
+            let expected = G711Law.muLaw.decoded(Array(codes[(frame * 160)..<((frame + 1) * 160)]))
+            #expect(try await h.delegate.events.next() == .audio(expected), "frame \(frame)")
+        }
+    }
+
     @Test func closeReleasesThePortExactlyOnce() async throws {
         let h = try await SessionHarness(ports: 40070...40073)
         defer { Task { await h.shutdown() } }
