@@ -21,7 +21,7 @@ struct ConfigOptions: ParsableArguments {
         do {
             return try GatewayConfiguration.load(path: config)
         } catch let error as ConfigError {
-            throw ValidationError("invalid configuration: \(error)")
+            throw StartupError(message: "invalid configuration: \(error)")
         }
     }
 }
@@ -73,3 +73,9 @@ struct CheckConfig: ParsableCommand {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// A reason the gateway will not start, printed as `Error: …` without the usage text.
+struct StartupError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}

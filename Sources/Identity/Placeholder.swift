@@ -1,0 +1,1 @@
+// Placeholder until the Identity module's first file lands.
