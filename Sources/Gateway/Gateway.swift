@@ -119,11 +119,11 @@ public final class Gateway: Sendable {
         logger[metadataKey: "call"] = "\(record.callSid)"
         logger[metadataKey: "sip_call_id"] = "\(invite.callID)"
 
-        func reject(_ status: Int, _ phrase: String, reason: String) {
+        func reject(_ status: Int, _ phrase: String, reason: String, headers: [String] = []) {
             logger.warning("INVITE rejected", metadata: [
                 "status": "\(status)", "reason": "\(reason)", "source": "\(record.source)", "from": "\(caller)", "to": "\(called)",
             ])
-            services.sip.respond(invite.leg, status: status, phrase: phrase)
+            services.sip.respond(invite.leg, status: status, phrase: phrase, headers: headers)
             record.sipStatus = status
             record.hangupBy = "gateway"
             record.hangupReason = reason
@@ -135,6 +135,13 @@ public final class Gateway: Sendable {
             return reject(403, "Forbidden", reason: "source \(invite.source.host) matches no trunk")
         }
         record.trunk = trunk.name
+        // Bodies and answers we cannot speak are refused before routing (RFC 3261 §21.4.7, §21.4.13).
+        if let accepted = invite.acceptedBodyTypes, !accepted.contains(where: { ["application/sdp", "application/*", "*/*"].contains($0) }) {
+            return reject(406, "Not Acceptable", reason: "caller does not accept application/sdp answers")
+        }
+        if let type = invite.contentType?.lowercased(), type != "application/sdp", invite.body?.isEmpty == false {
+            return reject(415, "Unsupported Media Type", reason: "body type \(type) is not SDP", headers: ["Accept: application/sdp"])
+        }
         guard let route = config.dialplan.route(number: called, trunk: trunk.name) else {
             return reject(404, "Not Found", reason: "no route for '\(called)' on trunk \(trunk.name)")
         }

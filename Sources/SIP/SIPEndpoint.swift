@@ -42,9 +42,10 @@ public final class SIPEndpoint: Sendable {
         try stack.startThread()
     }
 
-    /// Sends a final or provisional response to an INVITE, with an SDP body if given.
-    public func respond(_ leg: SIPCallLegID, status: Int, phrase: String, sdp: String? = nil) {
-        stack.post { $0.doRespond(leg, status: status, phrase: phrase, sdp: sdp) }
+    /// Sends a final or provisional response to an INVITE, with an SDP body and extra header lines
+    /// (`"Accept: application/sdp"`) if given.
+    public func respond(_ leg: SIPCallLegID, status: Int, phrase: String, sdp: String? = nil, headers: [String] = []) {
+        stack.post { $0.doRespond(leg, status: status, phrase: phrase, sdp: sdp, headers: headers) }
     }
 
     /// Ends an established call with BYE (or a pending one with the given rejection).
@@ -138,6 +139,9 @@ final class SofiaStack: @unchecked Sendable {
             .add(tl_nutag_media_enable(), 0)
             .add(tl_nutag_allow(), string: "INVITE, ACK, BYE, CANCEL, OPTIONS")
             .add(tl_siptag_user_agent_str(), string: configuration.userAgent)
+            // Answer to the packet's source port even without ;rport (RFC 3581 behaviour for every client):
+            // carriers behind NAT and clients that omit rport still get their responses.
+            .add(tl_ntatag_server_rport(), 2)
         nua = tags.withTags { list in
             tl_nua_create(root, { event, status, phrase, nua, magic, nh, hmagic, sip, tags in
                 guard let magic else { return }
@@ -229,6 +233,7 @@ final class SofiaStack: @unchecked Sendable {
             to: Self.nameAddress(message.sip_to),
             source: SIPSource(host: String(cString: host), port: Int(port), transport: isTCP != 0 ? .tcp : .udp),
             contentType: message.sip_content_type.flatMap { Self.string($0.pointee.c_type) },
+            acceptedBodyTypes: Self.acceptedTypes(message.sip_accept),
             body: message.sip_payload.flatMap { payload in
                 guard let data = payload.pointee.pl_data else { return nil }
                 // Not NUL-terminated: use its length.
@@ -239,7 +244,7 @@ final class SofiaStack: @unchecked Sendable {
         eventHandler(.invite(invite))
     }
 
-    func doRespond(_ leg: SIPCallLegID, status: Int, phrase: String, sdp: String?) {
+    func doRespond(_ leg: SIPCallLegID, status: Int, phrase: String, sdp: String?, headers: [String] = []) {
         guard let state = legs[leg.rawValue] else {
             logger.debug("response for a finished leg dropped", metadata: ["leg": "\(leg)", "status": "\(status)"])
             return
@@ -249,6 +254,7 @@ final class SofiaStack: @unchecked Sendable {
             tags.add(tl_siptag_content_type_str(), string: "application/sdp")
             tags.add(tl_siptag_payload_str(), string: sdp)
         }
+        for header in headers { tags.add(tl_siptag_header_str(), string: header) }
         if status >= 300 { legs[leg.rawValue]?.cause = .rejected(status: status) }
         tags.withTags { tl_nua_respond(state.handle, Int32(status), phrase, $0) }
     }
@@ -287,6 +293,17 @@ final class SofiaStack: @unchecked Sendable {
             text = ""
         }
         return SIPNameAddress(text: text, user: string(header.pointee.a_url.url_user), host: string(header.pointee.a_url.url_host))
+    }
+
+    private static func acceptedTypes(_ first: UnsafeMutablePointer<sip_accept_t>?) -> [String]? {
+        guard first != nil else { return nil }
+        var types: [String] = []
+        var next = first
+        while let header = next, types.count < 32 {
+            if let type = string(header.pointee.ac_type) { types.append(type.lowercased()) }
+            next = header.pointee.ac_next
+        }
+        return types
     }
 
     /// At most this many extension headers are kept, each cut to this size: context, not a copy of the message.

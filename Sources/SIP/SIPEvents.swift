@@ -48,6 +48,8 @@ public struct IncomingInvite: Sendable {
     public var to: SIPNameAddress
     public var source: SIPSource
     public var contentType: String?
+    /// Body types the caller accepts in responses (Accept), nil when it sent no Accept header.
+    public var acceptedBodyTypes: [String]?
     public var body: String?
     /// Extension headers (X-*, Diversion, …) in arrival order, as sofia did not parse them itself.
     public var extensionHeaders: [(name: String, value: String)]

@@ -1,6 +1,7 @@
 #include "SofiaShim.h"
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_tag.h>
+#include <sofia-sip/nta_tag.h>
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_header.h>
@@ -34,6 +35,7 @@ tag_type_t tl_nutag_allow(void) { return nutag_allow; }
 tag_type_t tl_nutag_appl_method(void) { return nutag_appl_method; }
 tag_type_t tl_nutag_with(void) { return nutag_with; }
 tag_type_t tl_nutag_callstate(void) { return nutag_callstate; }
+tag_type_t tl_ntatag_server_rport(void) { return ntatag_server_rport; }
 tag_type_t tl_siptag_payload_str(void) { return siptag_payload_str; }
 tag_type_t tl_siptag_content_type_str(void) { return siptag_content_type_str; }
 tag_type_t tl_siptag_header_str(void) { return siptag_header_str; }

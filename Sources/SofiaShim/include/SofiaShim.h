@@ -35,6 +35,7 @@ tag_type_t tl_nutag_allow(void);
 tag_type_t tl_nutag_appl_method(void);
 tag_type_t tl_nutag_with(void);
 tag_type_t tl_nutag_callstate(void);
+tag_type_t tl_ntatag_server_rport(void);
 tag_type_t tl_siptag_payload_str(void);
 tag_type_t tl_siptag_content_type_str(void);
 tag_type_t tl_siptag_header_str(void);
