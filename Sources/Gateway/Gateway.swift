@@ -41,6 +41,12 @@ final class GatewayServices: Sendable {
         } catch {
             logger.error("could not write call record", metadata: ["call": "\(record.callSid)", "error": "\(error)"])
         }
+        // Logged after the record is on disk, so whoever follows the log can read it.
+        logger.info("call ended", metadata: [
+            "call": "\(record.callSid)", "sip_status": "\(record.sipStatus.map(String.init) ?? "-")",
+            "hangup_by": "\(record.hangupBy ?? "-")", "reason": "\(record.hangupReason ?? "-")",
+            "duration_s": "\(record.durationSeconds)",
+        ])
     }
 }
 

@@ -71,9 +71,10 @@ final class GatewayProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits for `count` call records (written when each call's dialog is over).
+    /// Waits for `count` call records. The gateway logs "call ended" right after writing each one, so the file is
+    /// checked whenever its log grows.
     func waitForCallRecords(_ count: Int, timeout: Double = 30) async throws -> [[String: Any]] {
-        try await output.waitForLine(matching: { _ in ((try? self.callRecords().count) ?? 0) >= count }, timeout: timeout)
+        try await output.waitForLine(matching: { _ in ((try? self.callRecords().count) ?? 0) >= count }, timeout: timeout, what: "\(count) call records")
         return try callRecords()
     }
 
