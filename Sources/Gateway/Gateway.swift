@@ -75,7 +75,7 @@ public final class Gateway: Sendable {
             Self.handle(event, services: services, group: group)
         }
         try services.sip.start()
-        services.logger.info("trunkline ready", metadata: [
+        services.logger.notice("trunkline ready", metadata: [
             "sip": "\(config.sip.listen):\(config.sip.port)", "rtp_ports": "\(config.media.rtpPorts)",
             "routes": "\(config.dialplan.routes.count)", "call_records": "\(config.callRecords)",
         ])
