@@ -26,6 +26,8 @@ final class Call {
 
     let leg: SIPCallLegID
     let eventLoop: EventLoop
+    /// Immutable copy of the record's sid, readable from any thread (for lookups).
+    let callSid: String
     private let services: GatewayServices
     private let negotiated: NegotiatedAudio
     private let context: CallContext
@@ -57,6 +59,7 @@ final class Call {
         self.codec = codec
         self.context = context
         self.record = record
+        self.callSid = record.callSid
         self.makeAgent = makeAgent
         var logger = services.logger
         logger[metadataKey: "call"] = "\(context.callSid)"
@@ -164,6 +167,22 @@ final class Call {
         record.bytesOut = stats.bytesSent
         record.packetsLost = stats.packetsLost
         rtp.close().whenComplete { [self] _ in services.finish(self) }
+    }
+
+    /// Someone outside the call (the admin API) ends it: BYE when answered, a final answer when not.
+    func requestHangUp(by party: String, reason: String) {
+        eventLoop.assertInEventLoop()
+        switch phase {
+        case .active, .playingFallback:
+            hangUp(by: party, reason: reason)
+        case .settingUp, .answering:
+            phase = .ending
+            record.hangupBy = party
+            record.hangupReason = reason
+            services.sip.hangUp(leg)
+        case .ending, .ended:
+            break
+        }
     }
 
     /// The gateway (or the agent) ends the call with BYE.

@@ -14,6 +14,7 @@ final class GatewayServices: Sendable {
     let portPool: RTPPortPool
     let prompts: Prompts
     let recordWriter: CallRecordWriter
+    let recentCalls = RecentCalls()
     let calls = NIOLockedValueBox<[SIPCallLegID: Call]>([:])
     /// Entered when a call is admitted, left when its record is written: shutdown waits on it.
     let callsInFlight = DispatchGroup()
@@ -36,6 +37,7 @@ final class GatewayServices: Sendable {
     }
 
     func write(_ record: CallRecord) {
+        recentCalls.remember(record)
         do {
             try recordWriter.write(record)
         } catch {
@@ -55,7 +57,7 @@ extension Call: @unchecked Sendable {}
 
 /// The running gateway: SIP signalling in, calls routed to agents, records out.
 public final class Gateway: Sendable {
-    private let services: GatewayServices
+    let services: GatewayServices
     private let group: MultiThreadedEventLoopGroup
 
     public init(configuration: GatewayConfiguration, logger: Logger) throws {

@@ -1,3 +1,4 @@
+import AdminAPI
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -42,7 +43,9 @@ struct Serve: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "trunkline")
-        let gateway = try Gateway(configuration: try options.load(), logger: logger)
+        let configuration = try options.load()
+        let gateway = try Gateway(configuration: configuration, logger: logger)
+        let admin = try startAdmin(configuration, gateway: gateway, logger: logger)
         try gateway.start()
 
         let stop = DispatchSemaphore(value: 0)
@@ -56,8 +59,54 @@ struct Serve: ParsableCommand {
         }
         stop.wait()
         logger.info("shutting down", metadata: ["active_calls": "\(gateway.activeCalls)"])
+        admin?.cancel()
         gateway.shutdown()
         logger.info("stopped")
+    }
+}
+
+/// Starts the admin HTTP API and waits until it listens, so a port in use stops the gateway with a clear error.
+private func startAdmin(_ configuration: GatewayConfiguration, gateway: Gateway, logger: Logger) throws -> Task<Void, Never>? {
+    guard let port = configuration.admin.port else { return nil }
+    let server = AdminServer(
+        configuration: .init(host: configuration.admin.listen, port: port, authToken: configuration.admin.authToken),
+        gateway: gateway, logger: logger)
+    let outcome = AdminStartOutcome()
+    let task = Task {
+        do {
+            try await server.run { port in
+                logger.info("admin API listening", metadata: ["address": "\(configuration.admin.listen):\(port)"])
+                outcome.finish(nil)
+            }
+        } catch {
+            outcome.finish(error)
+        }
+    }
+    if let error = outcome.wait() {
+        throw StartupError(message: "cannot start the admin API on \(configuration.admin.listen):\(port): \(error)")
+    }
+    return task
+}
+
+/// The first of "listening" or "failed", handed from the server task to the starting thread.
+private final class AdminStartOutcome: @unchecked Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var result: (any Error)??
+
+    func finish(_ error: (any Error)?) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard result == nil else { return }
+        result = .some(error)
+        semaphore.signal()
+    }
+
+    func wait() -> (any Error)? {
+        semaphore.wait()
+        lock.lock()
+        defer { lock.unlock() }
+        return result ?? nil
     }
 }
 

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 /// The real `trunkline` binary, started on a generated config with free ports, stopped by PID.
 final class GatewayProcess: @unchecked Sendable {
     let sipPort: Int
+    let adminPort: Int
     let directory: URL
     let callRecordsPath: String
     private let process = Process()
@@ -21,11 +22,13 @@ final class GatewayProcess: @unchecked Sendable {
     /// `trunks` and `routes` are YAML list items (already indented by two spaces).
     init(rtpPorts: ClosedRange<Int>, trunks: String, routes: String) async throws {
         sipPort = try FreePort.sipPort()
+        adminPort = try FreePort.sipPort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("trunkline-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         callRecordsPath = directory.appendingPathComponent("calls.jsonl").path
         let config = """
             sip: { listen: 127.0.0.1, port: \(sipPort) }
+            admin: { listen: 127.0.0.1, port: \(adminPort), auth_token: test-token }
             media: { address: 127.0.0.1, rtp_ports: \(rtpPorts.lowerBound)-\(rtpPorts.upperBound) }
             call_records: \(callRecordsPath)
             prompts: \(Self.packageRoot.appendingPathComponent("prompts").path)

@@ -17,6 +17,15 @@ public struct GatewayConfiguration: Sendable {
         public var rtpPorts: ClosedRange<Int> = 20000...20999
     }
 
+    public struct AdminSettings: Sendable {
+        /// Admin HTTP API address; nil port disables the API.
+        public var listen: String = "127.0.0.1"
+        public var port: Int? = 8080
+        /// HTTP Basic password for the Twilio-compatible REST endpoints (username: `account_sid`).
+        /// Optional on loopback only.
+        public var authToken: String?
+    }
+
     public struct Trunk: Sendable {
         public var name: String
         /// Source networks allowed to send us INVITEs on this trunk.
@@ -27,6 +36,7 @@ public struct GatewayConfiguration: Sendable {
 
     public var sip = SIPSettings()
     public var media = MediaSettings()
+    public var admin = AdminSettings()
     /// Twilio-style account id shown to agents (`AC` + 32 hex); a fixed dev value by default.
     public var accountSid = GatewayConfiguration.defaultAccountSid
     /// Where call records go, one JSON line per call.
@@ -49,7 +59,7 @@ public struct GatewayConfiguration: Sendable {
     public static func load(path: String) throws -> GatewayConfiguration {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         let root = try ConfigNode.load(yaml: try read(path), file: path)
-        let keys = try root.mapping(allowed: ["sip", "media", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan"])
+        let keys = try root.mapping(allowed: ["sip", "media", "admin", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan"])
         var config = GatewayConfiguration()
 
         if let sip = keys["sip"] {
@@ -67,6 +77,20 @@ public struct GatewayConfiguration: Sendable {
                 guard CIDR(config.media.address) != nil else { throw address.error("'\(config.media.address)' is not an IP address") }
             }
             if let ports = fields["rtp_ports"] { config.media.rtpPorts = try parsePortRange(ports) }
+        }
+        if let admin = keys["admin"] {
+            let fields = try admin.mapping(allowed: ["listen", "port", "auth_token", "enabled"])
+            if let enabled = fields["enabled"], try !enabled.bool() { config.admin.port = nil }
+            if let listen = fields["listen"] {
+                config.admin.listen = try listen.string()
+                guard CIDR(config.admin.listen) != nil else { throw listen.error("'\(config.admin.listen)' is not an IP address") }
+            }
+            if let port = fields["port"], config.admin.port != nil { config.admin.port = try port.int(in: 0...65535) }
+            if let token = fields["auth_token"] { config.admin.authToken = try token.string() }
+            let loopback = [CIDR("127.0.0.0/8")!, CIDR("::1/128")!].contains { $0.contains(config.admin.listen) }
+            if config.admin.authToken == nil, !loopback, config.admin.port != nil {
+                throw admin.error("auth_token is required when the admin API listens beyond loopback")
+            }
         }
         if let sid = keys["account_sid"] {
             config.accountSid = try sid.string()

@@ -1,0 +1,102 @@
+import Foundation
+import Gateway
+import Hummingbird
+import Logging
+
+/// The admin HTTP API: health, live calls, and Twilio's REST call resource
+/// (`/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`), so a bot configured with a Twilio-compatible
+/// `base_url` can look a call up and hang it up exactly as on Twilio.
+public struct AdminServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// HTTP Basic password for the Twilio-compatible endpoints (username: the account sid). When nil the API
+        /// checks only the username, which the configuration allows on loopback addresses alone.
+        public var authToken: String?
+
+        public init(host: String, port: Int, authToken: String?) {
+            self.host = host
+            self.port = port
+            self.authToken = authToken
+        }
+    }
+
+    let configuration: Configuration
+    let gateway: Gateway
+    let logger: Logger
+
+    public init(configuration: Configuration, gateway: Gateway, logger: Logger) {
+        self.configuration = configuration
+        self.gateway = gateway
+        self.logger = logger
+    }
+
+    /// The routes, separate from the server so tests can drive them in memory.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/health") { _, _ in "ok\n" }
+        router.get("/v1/calls") { _, _ in
+            TwilioCallList(calls: await gateway.liveCalls().map { TwilioCallResource($0, accountSid: gateway.accountSid) })
+        }
+        let calls = router.group("/2010-04-01/Accounts/:account/Calls")
+        calls.get(":call") { request, context in
+            let sid = try authorize(request, context)
+            guard let summary = await gateway.call(sid: sid) else { throw TwilioRESTError.notFound(sid) }
+            return TwilioCallResource(summary, accountSid: gateway.accountSid)
+        }
+        calls.post(":call") { request, context in
+            let sid = try authorize(request, context)
+            let update = try await URLEncodedFormDecoder().decode(TwilioCallUpdate.self, from: request, context: context)
+            guard update.Status == "completed" || update.Status == "canceled" else {
+                throw TwilioRESTError.badRequest("Status must be completed or canceled")
+            }
+            switch await gateway.hangUp(sid: sid, by: "api", reason: "hung up through the REST API (Status=\(update.Status))") {
+            case .hangingUp(var summary), .alreadyEnded(var summary):
+                summary.status = .completed
+                return TwilioCallResource(summary, accountSid: gateway.accountSid)
+            case .notFound:
+                throw TwilioRESTError.notFound(sid)
+            }
+        }
+        return router
+    }
+
+    /// Serves until the task is cancelled; `onRunning` gets the bound port once the socket listens.
+    public func run(onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Trunkline"),
+            onServerRunning: { channel in onRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: logger)
+        try await app.run()
+    }
+
+    /// Checks the account in the path and HTTP Basic credentials; returns the call sid from the path.
+    private func authorize(_ request: Request, _ context: BasicRequestContext) throws -> String {
+        let account = try context.parameters.require("account")
+        guard let credentials = BasicCredentials(request.headers[.authorization]),
+              credentials.username == gateway.accountSid,
+              configuration.authToken.map({ credentials.password == $0 }) ?? true else {
+            throw TwilioRESTError.unauthorized
+        }
+        guard account == gateway.accountSid else { throw TwilioRESTError.notFound(account) }
+        let call = try context.parameters.require("call")
+        guard call.hasSuffix(".json") else { throw TwilioRESTError.notFound(call) }
+        return String(call.dropLast(5))
+    }
+}
+
+/// `Authorization: Basic base64(user:password)`.
+struct BasicCredentials {
+    var username: String
+    var password: String
+
+    init?(_ header: String?) {
+        guard let header, header.lowercased().hasPrefix("basic "),
+              let data = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: data, encoding: .utf8),
+              let colon = text.firstIndex(of: ":") else { return nil }
+        username = String(text[..<colon])
+        password = String(text[text.index(after: colon)...])
+    }
+}
