@@ -63,6 +63,9 @@ public protocol AgentCallControl: AnyObject {
     func agentClear()
     /// The agent ended the call normally (script finished, socket closed by the agent).
     func agentHangUp(reason: String)
+    /// Sends DTMF to the caller (`0-9 * # A-D`, `w` = 500 ms pause), e.g. to drive an IVR.
+    /// Throws with a reason the agent can be told when the call cannot send them.
+    func agentSendDigits(_ digits: String) throws
     /// The agent cannot serve the call; the gateway plays its fallback prompt and hangs up.
     func agentFailed(_ failure: AgentFailure)
 }

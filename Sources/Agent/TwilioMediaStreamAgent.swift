@@ -216,6 +216,14 @@ public final class TwilioMediaStreamAgent: CallAgent {
         handler.writeRawFrame(self.outbound)
     }
 
+    /// Tells the agent an extension request failed: `{"event":"error","error":{"event":…,"message":…}}`.
+    private func sendError(about event: String, message: String) {
+        self.sendText { buffer, sequenceNumber, streamSid in
+            TwilioStreamMessage.writeError(
+                into: &buffer, sequenceNumber: sequenceNumber, about: event, message: message, streamSid: streamSid)
+        }
+    }
+
     private func sendOpeningMessages(_ handler: TwilioStreamHandler) {
         guard let context = self.context else { return }
         WebSocketClientFrame.begin(&self.outbound)
@@ -401,6 +409,20 @@ public final class TwilioMediaStreamAgent: CallAgent {
             self.control?.agentMark(id)
         case "clear":
             self.control?.agentClear()
+        // Trunkline extensions: a Twilio-only bot never sends these, so they cannot change its behaviour.
+        case "hangup":
+            let reason = message.hangup?.reason.map { String($0.prefix(200)) } ?? "agent asked to hang up"
+            self.control?.agentHangUp(reason: reason)
+        case "sendDigits":
+            guard let digits = message.sendDigits?.digits else {
+                self.ignore("sendDigits without digits")
+                return
+            }
+            do {
+                try self.control?.agentSendDigits(digits)
+            } catch {
+                self.sendError(about: "sendDigits", message: "\(error)")
+            }
         default:
             self.ignore("unknown event")
         }
@@ -483,9 +505,13 @@ private func isValidUTF8(_ bytes: ByteBufferView) -> Bool {
 private struct AgentMessage: Decodable {
     struct Media: Decodable { var payload: String? }
     struct Mark: Decodable { var name: String? }
+    struct Hangup: Decodable { var reason: String? }
+    struct SendDigits: Decodable { var digits: String? }
     var event: String
     var media: Media?
     var mark: Mark?
+    var hangup: Hangup?
+    var sendDigits: SendDigits?
 }
 
 // MARK: - Channel handlers

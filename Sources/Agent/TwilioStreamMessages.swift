@@ -251,6 +251,19 @@ enum TwilioStreamMessage {
         buffer.writeStaticString("}}")
     }
 
+    /// Extension: an agent request (e.g. `sendDigits`) that could not be carried out.
+    static func writeError(into buffer: inout ByteBuffer, sequenceNumber: Int, about event: String, message: String, streamSid: String) {
+        buffer.writeStaticString(#"{"event":"error","sequenceNumber":""#)
+        buffer.writeDecimal(sequenceNumber)
+        buffer.writeStaticString(#"","streamSid":"#)
+        buffer.writeJSONString(streamSid)
+        buffer.writeStaticString(#","error":{"event":"#)
+        buffer.writeJSONString(event)
+        buffer.writeStaticString(#","message":"#)
+        buffer.writeJSONString(message)
+        buffer.writeStaticString("}}")
+    }
+
     static func writeStop(
         into buffer: inout ByteBuffer, sequenceNumber: Int, accountSid: String, callSid: String, streamSid: String
     ) {

@@ -253,4 +253,10 @@ extension Call: AgentCallControl {
     func agentFailed(_ failure: AgentFailure) {
         playFallback(because: failure)
     }
+
+    func agentSendDigits(_ digits: String) throws {
+        guard phase == .active, let rtp else { throw MediaError(.closed, "the call is not active") }
+        try rtp.sendDigits(digits)
+        logger.info("sending DTMF to the caller", metadata: ["count": "\(digits.count)"])
+    }
 }

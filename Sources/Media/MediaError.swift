@@ -9,6 +9,8 @@ public struct MediaError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidWAV
         /// The session was closed before the operation could run.
         case closed
+        /// DTMF was asked for on a call that negotiated no RFC 4733 telephone-event.
+        case noTelephoneEvent
     }
 
     public let code: Code

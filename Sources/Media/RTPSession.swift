@@ -87,6 +87,8 @@ public final class RTPSession {
 
     // Scratch buffers, allocated once.
     private let decodeScratch: UnsafeMutableBufferPointer<Int16>
+    /// DTMF waiting to go out as RFC 4733 events.
+    private var digits = RFC4733Sender()
     /// Samples of the next 20 ms inbound frame already decoded into `decodeScratch`.
     private var inboundFill = 0
     private let pcmScratch: UnsafeMutableBufferPointer<Int16>
@@ -225,6 +227,14 @@ public final class RTPSession {
         playout.appendMark(id)
     }
 
+    /// Sends DTMF to the peer as RFC 4733 events (`0-9 * # A-D`, `w` = 500 ms pause), paced by the RTP clock.
+    /// Throws if the call negotiated no telephone-event, a character is not a key, or too many are queued.
+    public func sendDigits(_ digits: String) throws {
+        eventLoop.assertInEventLoop()
+        guard telephoneEventPayloadType != nil else { throw MediaError(.noTelephoneEvent, "the call negotiated no telephone-event") }
+        try self.digits.enqueue(digits)
+    }
+
     /// Drops all queued audio and reports every pending mark as played, at once (before returning).
     public func clearPlayout() {
         eventLoop.assertInEventLoop()
@@ -308,6 +318,11 @@ public final class RTPSession {
     }
 
     private func sendPacket() {
+        if let eventPayloadType = telephoneEventPayloadType,
+           case .event(let event, let eventTimestamp, let marker) = digits.next(timestamp: timestamp) {
+            sendTelephoneEvent(event, payloadType: eventPayloadType, timestamp: eventTimestamp, marker: marker)
+            return
+        }
         let markLimit = playout.markSerialLimit
         let law = codec.law
         let count = playout.read(into: pcmScratch)
@@ -338,6 +353,25 @@ public final class RTPSession {
         while state == .running, let id = playout.popDueMark(serialLimit: markLimit) {
             delegate?.rtpSession(self, playedMark: id)
         }
+    }
+
+    /// One RFC 4733 packet in place of this slot's audio; the audio waits in the playout buffer.
+    private func sendTelephoneEvent(_ event: TelephoneEvent, payloadType: UInt8, timestamp eventTimestamp: UInt32, marker: Bool) {
+        if let destination = latched ?? sdpRemote, let context = handler.context {
+            let header = RTPHeader(
+                marker: marker || !sentFirstPacket, payloadType: payloadType, sequenceNumber: sequenceNumber,
+                timestamp: eventTimestamp, ssrc: ssrc)
+            outbound.clear()
+            header.write(to: &outbound)
+            outbound.writeWithUnsafeMutableBytes(minimumWritableBytes: 4) { event.write(to: $0) }
+            context.writeAndFlush(
+                handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: destination, data: outbound)), promise: nil)
+            sequenceNumber &+= 1
+            sentFirstPacket = true
+            stats.packetsSent += 1
+            stats.bytesSent += 4
+        }
+        timestamp &+= UInt32(Self.samplesPerPacket)
     }
 
     // MARK: - Receiving

@@ -47,6 +47,19 @@ public struct TelephoneEvent: Sendable, Hashable {
         default: return nil
         }
     }
+
+    /// The event code of a DTMF key (`0-9 * # A-D`, also lower-case `a-d`), `nil` for anything else.
+    static func code(for character: Character) -> UInt8? {
+        guard let ascii = character.asciiValue else { return nil }
+        switch ascii {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return ascii - UInt8(ascii: "0")
+        case UInt8(ascii: "*"): return 10
+        case UInt8(ascii: "#"): return 11
+        case UInt8(ascii: "A")...UInt8(ascii: "D"): return ascii - UInt8(ascii: "A") + 12
+        case UInt8(ascii: "a")...UInt8(ascii: "d"): return ascii - UInt8(ascii: "a") + 12
+        default: return nil
+        }
+    }
 }
 
 /// One DTMF key press, reported once.

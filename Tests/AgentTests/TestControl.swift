@@ -9,6 +9,7 @@ enum ControlCall: Sendable, Equatable {
     case clear
     case hangUp(String)
     case failed(AgentFailure)
+    case sendDigits(String)
 
     var isOutcome: Bool {
         switch self {
@@ -66,6 +67,12 @@ final class RecordingControl: AgentCallControl {
         self.log.update { $0.calls.append(.hangUp(reason)) }
     }
 
+    /// Records the request; digits with an `x` fail, as a call without telephone-event would.
+    func agentSendDigits(_ digits: String) throws {
+        self.log.update { $0.calls.append(.sendDigits(digits)) }
+        if digits.contains("x") { throw TestControlError(message: "no telephone-event") }
+    }
+
     func agentFailed(_ failure: AgentFailure) {
         self.log.update { $0.calls.append(.failed(failure)) }
     }
@@ -82,4 +89,9 @@ extension WaitableState<ControlLog> {
     func waitForOutcome(timeout: Duration = .seconds(5)) async throws -> ControlCall {
         try await self.waitForCall(timeout: timeout, "a hang-up or failure") { $0.isOutcome }
     }
+}
+
+struct TestControlError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }

@@ -221,6 +221,28 @@ struct TwilioMediaStreamAgentTests {
         try await harness.run { agent, _ in agent.stop(reason: "test over") }
     }
 
+    @Test("extension messages: hangup with a reason, sendDigits, and an error event when digits cannot be sent")
+    func extensionMessages() async throws {
+        let server = try await RecordingAgentServer.start()
+        defer { Task { try await server.shutdown() } }
+        let harness = try await AgentHarness.make(url: server.url())
+        try await harness.start()
+        let connection = try await server.waitForConnection()
+        _ = try await connection.waitForEvent(named: "start")
+
+        try await connection.sendText(#"{"event":"sendDigits","sendDigits":{"digits":"12w#"}}"#)
+        _ = try await harness.log.waitForCall("agentSendDigits") { $0 == .sendDigits("12w#") }
+        try await connection.sendText(#"{"event":"sendDigits","sendDigits":{"digits":"1x"}}"#)
+        let error = try await connection.waitForEvent(named: "error")
+        #expect(error["error"]?["event"]?.string == "sendDigits")
+        #expect(error["error"]?["message"]?.string == "no telephone-event")
+        #expect(error["streamSid"]?.string == connection.streamSid)
+
+        try await connection.sendText(#"{"event":"hangup","hangup":{"reason":"customer satisfied"}}"#)
+        #expect(try await harness.log.waitForOutcome() == .hangUp("customer satisfied"))
+        try await harness.run { agent, _ in agent.stop(reason: "test over") }
+    }
+
     @Test("junk from the agent is ignored; ping gets a pong; the stream stays up")
     func junkIgnored() async throws {
         let server = try await RecordingAgentServer.start()

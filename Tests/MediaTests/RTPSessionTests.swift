@@ -236,6 +236,27 @@ import Testing
         }
     }
 
+    @Test func sendDigitsGoesOutAsTelephoneEventsInTheStream() async throws {
+        let h = try await SessionHarness(ports: 40120...40129)
+        defer { Task { await h.shutdown() } }
+        try await h.start(remote: h.peer.address, telephoneEvent: 101)
+        try await h.onLoop { try $0.sendDigits("7") }
+        // Audio until the digit starts, then 7 event packets in sequence with the stream's SSRC, then audio again.
+        var received = try await packets(40, at: h.peer)
+        let firstEvent = try #require(received.firstIndex { $0.header?.payloadType == 101 })
+        received = Array(received[firstEvent...])
+        let events = received.prefix(7)
+        #expect(events.allSatisfy { $0.header?.payloadType == 101 && $0.bytes.count == 16 })
+        #expect(Set(events.compactMap { $0.header?.timestamp }).count == 1)
+        #expect(events.first?.header?.marker == true)
+        #expect(events.map { $0.payload[0] } == Array(repeating: 7, count: 7))
+        #expect(events.map { $0.payload[1] & 0x80 != 0 } == [false, false, false, false, true, true, true])
+        #expect(received[7].header?.payloadType == 0)
+        let sequences = received.compactMap { $0.header?.sequenceNumber }
+        #expect(zip(sequences, sequences.dropFirst()).allSatisfy { $1 == $0 &+ 1 })
+        await #expect(throws: RFC4733Sender.QueueError.invalidDigit("x")) { try await h.onLoop { try $0.sendDigits("7x") } }
+    }
+
     @Test func closeReleasesThePortExactlyOnce() async throws {
         let h = try await SessionHarness(ports: 40070...40073)
         defer { Task { await h.shutdown() } }
