@@ -41,6 +41,7 @@ final class Call {
     private let symmetricRTP: Bool
     private let ringMilliseconds: Int
     private var ringTimer: Scheduled<Void>?
+    private var digits = DigitMerger()
 
     /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
     private static let fallbackMark = -1
@@ -169,6 +170,14 @@ final class Call {
         rtp.close().whenComplete { [self] _ in services.finish(self) }
     }
 
+    /// A key press from any transport; the same press sent two ways reaches the agent once.
+    func receivedDigit(_ digit: Character, from source: DigitMerger.Source) {
+        eventLoop.assertInEventLoop()
+        guard phase == .active || phase == .playingFallback, digits.accept(digit, from: source, at: .now()) else { return }
+        record.digitsReceived += 1
+        agent?.callerDigit(digit)
+    }
+
     /// Someone outside the call (the admin API) ends it: BYE when answered, a final answer when not.
     func requestHangUp(by party: String, reason: String) {
         eventLoop.assertInEventLoop()
@@ -215,8 +224,7 @@ extension Call: RTPSessionDelegate {
     }
 
     func rtpSession(_ session: RTPSession, receivedDigit digit: DTMFDigit) {
-        record.digitsReceived += 1
-        agent?.callerDigit(digit.character)
+        receivedDigit(digit.character, from: .rfc4733)
     }
 
     func rtpSession(_ session: RTPSession, playedMark id: Int) {

@@ -108,6 +108,9 @@ public final class Gateway: Sendable {
         case .established(let leg):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.established() }
+        case .infoDigit(let leg, let digit, _):
+            guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
+            call.eventLoop.execute { call.receivedDigit(digit, from: .info) }
         case .terminated(let leg, let termination):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.terminated(termination) }

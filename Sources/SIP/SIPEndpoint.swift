@@ -137,7 +137,9 @@ final class SofiaStack: @unchecked Sendable {
             .add(tl_nutag_url(), string: url)
             .add(tl_nutag_autoanswer(), 0)
             .add(tl_nutag_media_enable(), 0)
-            .add(tl_nutag_allow(), string: "INVITE, ACK, BYE, CANCEL, OPTIONS")
+            .add(tl_nutag_allow(), string: "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO")
+            // INFO is answered by us (200, 400 or 415 by body), not by nua.
+            .add(tl_nutag_appl_method(), string: "INFO")
             .add(tl_siptag_user_agent_str(), string: configuration.userAgent)
             // Answer to the packet's source port even without ;rport (RFC 3581 behaviour for every client):
             // carriers behind NAT and clients that omit rport still get their responses.
@@ -176,6 +178,9 @@ final class SofiaStack: @unchecked Sendable {
         case nua_i_invite:
             guard let handle, let sip, leg == nil else { return }
             acceptInvite(handle: handle, sip: sip, nua: nua)
+        case nua_i_info:
+            guard let handle else { return }
+            answerInfo(leg: leg, handle: handle, sip: sip, nua: nua)
         case nua_i_cancel:
             if let leg { legs[leg]?.cause = .cancelled }
         case nua_i_bye:
@@ -242,6 +247,32 @@ final class SofiaStack: @unchecked Sendable {
             extensionHeaders: Self.extensionHeaders(message.sip_unknown)
         )
         eventHandler(.invite(invite))
+    }
+
+    /// In-dialog INFO: a DTMF body becomes an event; anything else gets the matching error.
+    private func answerInfo(leg: UInt64?, handle: OpaquePointer, sip: UnsafePointer<sip_t>?, nua: OpaquePointer?) {
+        guard let leg, legs[leg] != nil, let sip else {
+            SofiaTagList().withTags { tl_nua_respond_current(nua, handle, 481, "Call/Transaction Does Not Exist", $0) }
+            if leg == nil { nua_handle_destroy(handle) }
+            return
+        }
+        let message = sip.pointee
+        let contentType = message.sip_content_type.flatMap { Self.string($0.pointee.c_type) }
+        let body = message.sip_payload.flatMap { payload -> String? in
+            guard let data = payload.pointee.pl_data, payload.pointee.pl_len <= 1024 else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(start: data, count: Int(payload.pointee.pl_len)), as: UTF8.self)
+        } ?? ""
+        switch DTMFInfo.parse(contentType: contentType, body: body) {
+        case .digit(let key, let duration):
+            SofiaTagList().withTags { tl_nua_respond_current(nua, handle, 200, "OK", $0) }
+            eventHandler(.infoDigit(SIPCallLegID(rawValue: leg), key, durationMs: duration))
+        case .unsupportedType:
+            let accept = SofiaTagList().add(tl_siptag_header_str(), string: "Accept: " + DTMFInfo.supportedTypes.joined(separator: ", "))
+            accept.withTags { tl_nua_respond_current(nua, handle, 415, "Unsupported Media Type", $0) }
+        case .malformed(let why):
+            logger.info("malformed DTMF INFO refused", metadata: ["leg": "\(leg)", "reason": "\(why)"])
+            SofiaTagList().withTags { tl_nua_respond_current(nua, handle, 400, "Bad Request", $0) }
+        }
     }
 
     func doRespond(_ leg: SIPCallLegID, status: Int, phrase: String, sdp: String?, headers: [String] = []) {

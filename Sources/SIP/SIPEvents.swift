@@ -74,6 +74,8 @@ public enum SIPEvent: Sendable {
     case invite(IncomingInvite)
     /// The ACK for our 2xx arrived: the call is up.
     case established(SIPCallLegID)
+    /// A DTMF key from an in-dialog SIP INFO (already answered 200).
+    case infoDigit(SIPCallLegID, Character, durationMs: Int?)
     /// The leg is gone; its id will not be used again.
     case terminated(SIPCallLegID, SIPTermination)
 }

@@ -19,6 +19,9 @@ void tl_nua_set_params(nua_t *nua, tagi_t const *tags) { nua_set_params(nua, TAG
 void tl_nua_respond(nua_handle_t *nh, int status, char const *phrase, tagi_t const *tags) {
     nua_respond(nh, status, phrase, TAG_NEXT(tags));
 }
+void tl_nua_respond_current(nua_t *nua, nua_handle_t *nh, int status, char const *phrase, tagi_t const *tags) {
+    nua_respond(nh, status, phrase, NUTAG_WITH_THIS(nua), TAG_NEXT(tags));
+}
 void tl_nua_bye(nua_handle_t *nh, tagi_t const *tags) { nua_bye(nh, TAG_NEXT(tags)); }
 void tl_nua_invite(nua_handle_t *nh, tagi_t const *tags) { nua_invite(nh, TAG_NEXT(tags)); }
 void tl_nua_cancel(nua_handle_t *nh, tagi_t const *tags) { nua_cancel(nh, TAG_NEXT(tags)); }

@@ -110,6 +110,25 @@ struct CallFlowTests {
         try await agent.shutdown()
     }
 
+    @Test func digitsFromSIPInfoJoinTheSameStreamAndAPressSentTwoWaysCountsOnce() async throws {
+        let agent = try await RecordingAgentServer.start()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 20), trunks: Self.localTrunk,
+            routes: "  - name: bot\n    agent: { url: \"\(agent.url(path: "/ws"))\" }")
+        async let sippResult = Sipp.run(
+            scenario: "info_dtmf.xml", gatewayPort: gateway.sipPort, service: "4000", holdMilliseconds: 1000,
+            keys: ["rtp_sink": "4000"])
+        let connection = try await agent.waitForConnection(timeout: .seconds(10))
+        _ = try await connection.waitForEvent(named: "stop", timeout: .seconds(15))
+        let result = try await sippResult
+        #expect(result.exitCode == 0, "INFO must get 200 (415 for text/plain): \(result.output)")
+        let digits = connection.received.filter { $0.event == "dtmf" }.map { $0["dtmf"]?["digit"]?.string }
+        #expect(digits == ["1", "2", "3"])
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        #expect(record["digits_received"] as? Int == 3)
+        try await agent.shutdown()
+    }
+
     @Test func theDemoAgentGreetsReadsBackAndHangsUpOnPound() async throws {
         let sink = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
         let gateway = try await GatewayProcess(

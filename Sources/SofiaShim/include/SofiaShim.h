@@ -25,6 +25,9 @@ void tl_nua_invite(nua_handle_t *nh, tagi_t const *tags);
 void tl_nua_cancel(nua_handle_t *nh, tagi_t const *tags);
 nua_handle_t *tl_nua_handle(nua_t *nua, nua_hmagic_t *hmagic, tagi_t const *tags);
 
+/// Responds to the request nua is currently delivering (only inside the nua callback), e.g. an in-dialog INFO.
+void tl_nua_respond_current(nua_t *nua, nua_handle_t *nh, int status, char const *phrase, tagi_t const *tags);
+
 // MARK: - Tags (identities by address)
 tag_type_t tl_tag_null(void);
 tag_type_t tl_nutag_url(void);
