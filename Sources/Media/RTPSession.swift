@@ -87,6 +87,8 @@ public final class RTPSession {
 
     // Scratch buffers, allocated once.
     private let decodeScratch: UnsafeMutableBufferPointer<Int16>
+    /// Tone detection on the caller's audio, only when the call has no telephone-event.
+    private var inband: InbandDTMFDetector?
     /// DTMF waiting to go out as RFC 4733 events.
     private var digits = RFC4733Sender()
     /// Samples of the next 20 ms inbound frame already decoded into `decodeScratch`.
@@ -204,6 +206,11 @@ public final class RTPSession {
         if !symmetric { latched = nil }
         self.codec = codec
         self.telephoneEventPayloadType = telephoneEventPayloadType
+        if telephoneEventPayloadType == nil {
+            if inband == nil { inband = InbandDTMFDetector() }
+        } else {
+            inband = nil
+        }
         events.clockRate = codec.clockRate
         guard state == .opened else { return }
         state = .running
@@ -412,7 +419,12 @@ public final class RTPSession {
                 offset += n
                 if inboundFill == Self.samplesPerPacket {
                     inboundFill = 0
-                    delegate?.rtpSession(self, receivedAudio: UnsafeBufferPointer(rebasing: decodeScratch[0..<Self.samplesPerPacket]))
+                    let frame = UnsafeBufferPointer(rebasing: decodeScratch[0..<Self.samplesPerPacket])
+                    delegate?.rtpSession(self, receivedAudio: frame)
+                    inband?.process(frame) { key in
+                        stats.telephoneEvents += 1
+                        delegate?.rtpSession(self, receivedDigit: DTMFDigit(character: key, durationMs: 0))
+                    }
                 }
             }
         } else if let digit = events.receive(header: header, payload: payload) {

@@ -12,7 +12,7 @@ public struct RTPStatistics: Sendable, Hashable, Codable {
     public var packetsLost = 0
     /// Datagrams dropped: not RTP, malformed, an unexpected payload type, or arrived before `start`.
     public var packetsIgnored = 0
-    /// DTMF presses reported from RFC 4733 events (de-duplicated presses, not packets).
+    /// DTMF presses reported, from RFC 4733 events or in-band tones (presses, not packets).
     public var telephoneEvents = 0
     /// Samples refused by `enqueue` because the playout buffer was at its cap.
     public var playoutSamplesDropped = 0

@@ -257,6 +257,32 @@ import Testing
         await #expect(throws: RFC4733Sender.QueueError.invalidDigit("x")) { try await h.onLoop { try $0.sendDigits("7x") } }
     }
 
+    @Test func inBandTonesAreDetectedWhenTheCallHasNoTelephoneEvent() async throws {
+        let h = try await SessionHarness(ports: 40130...40139)
+        defer { Task { await h.shutdown() } }
+        try await h.start(remote: h.peer.address, telephoneEvent: nil)
+        // "4" then "#": 100 ms of each key's two tones (ITU-T Q.23), 100 ms of silence after each, as μ-law RTP.
+        let keys: [(low: Double, high: Double)] = [(770, 1209), (941, 1477)]
+        var pcm: [Int16] = []
+        for key in keys {
+            pcm += (0..<800).map { i in
+                let t = Double(i) / 8000
+                return Int16(6000 * sin(2 * .pi * key.low * t) + 6000 * sin(2 * .pi * key.high * t))
+            }
+            pcm += [Int16](repeating: 0, count: 800)
+        }
+        let codes = G711Law.muLaw.encoded(pcm)
+        for packet in 0..<(codes.count / 160) {
+            let payload = Array(codes[(packet * 160)..<((packet + 1) * 160)])
+            try await h.peer.send(rtpPacket(pt: 0, seq: UInt16(packet), ts: UInt32(packet * 160), payload: payload), to: h.localPort)
+        }
+        var digits: [Character] = []
+        while digits.count < 2 {
+            if case .digit(let digit) = try await h.delegate.events.next() { digits.append(digit.character) }
+        }
+        #expect(digits == ["4", "#"])
+    }
+
     @Test func closeReleasesThePortExactlyOnce() async throws {
         let h = try await SessionHarness(ports: 40070...40073)
         defer { Task { await h.shutdown() } }
