@@ -244,7 +244,9 @@ final class SofiaStack: @unchecked Sendable {
                 // Not NUL-terminated: use its length.
                 return String(decoding: UnsafeRawBufferPointer(start: data, count: Int(payload.pointee.pl_len)), as: UTF8.self)
             },
-            extensionHeaders: Self.extensionHeaders(message.sip_unknown)
+            extensionHeaders: Self.extensionHeaders(message.sip_unknown),
+            identityHeaders: Self.unknownHeaderValues(message.sip_unknown, named: ["identity", "y"], limit: 8, maximumLength: 8192),
+            assertedIdentity: Self.unknownHeaderValues(message.sip_unknown, named: ["p-asserted-identity"], limit: 1, maximumLength: 2048).first
         )
         eventHandler(.invite(invite))
     }
@@ -340,6 +342,23 @@ final class SofiaStack: @unchecked Sendable {
     /// At most this many extension headers are kept, each cut to this size: context, not a copy of the message.
     static let maximumExtensionHeaders = 32
     static let maximumExtensionHeaderLength = 1024
+
+    /// Values of the unknown headers with one of `names` (lower-case), at most `limit`, each dropped (not cut)
+    /// when longer than `maximumLength`.
+    private static func unknownHeaderValues(
+        _ first: UnsafeMutablePointer<sip_unknown_t>?, named names: Set<String>, limit: Int, maximumLength: Int
+    ) -> [String] {
+        var result: [String] = []
+        var next = first
+        while let header = next, result.count < limit {
+            if let name = string(header.pointee.un_name), names.contains(name.lowercased()),
+               let value = string(header.pointee.un_value), value.utf8.count <= maximumLength {
+                result.append(value)
+            }
+            next = header.pointee.un_next
+        }
+        return result
+    }
 
     private static func extensionHeaders(_ first: UnsafeMutablePointer<sip_unknown_t>?) -> [(name: String, value: String)] {
         var result: [(name: String, value: String)] = []

@@ -51,8 +51,13 @@ public struct IncomingInvite: Sendable {
     /// Body types the caller accepts in responses (Accept), nil when it sent no Accept header.
     public var acceptedBodyTypes: [String]?
     public var body: String?
-    /// Extension headers (X-*, Diversion, …) in arrival order, as sofia did not parse them itself.
+    /// Extension headers (X-*, Diversion, …) in arrival order, as sofia did not parse them itself; each value
+    /// cut to 1 KiB.
     public var extensionHeaders: [(name: String, value: String)]
+    /// `Identity` header values (RFC 8224), whole: a signature cannot be checked on a cut copy.
+    public var identityHeaders: [String]
+    /// The P-Asserted-Identity value, if any (the caller's network-asserted identity; may carry `verstat`).
+    public var assertedIdentity: String?
 }
 
 /// How a call leg ended.

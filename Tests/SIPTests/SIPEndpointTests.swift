@@ -62,6 +62,9 @@ struct SIPEndpointTests {
 
     static func freePort() -> Int { Peer().port }
 
+    /// A PASSporT-sized token (real ones are 400-700 bytes; this one passes the 1 KiB context-header cap).
+    static let longIdentity = String(repeating: "eyJhbGciOiJFUzI1NiJ9", count: 60)
+
     func message(_ method: String, port: Int, peer: Peer, callID: String, cseq: Int = 1, body: String = "", extra: String = "") -> String {
         let contentType = body.isEmpty ? "" : "Content-Type: application/sdp\r\n"
         return "\(method) sip:+15550100@127.0.0.1:\(port) SIP/2.0\r\n"
@@ -79,7 +82,7 @@ struct SIPEndpointTests {
         defer { endpoint.shutdown() }
         let peer = Peer()
         let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
-        peer.send(message("INVITE", port: port, peer: peer, callID: "call-1", body: sdp, extra: "X-Campaign: spring\r\n"), to: port)
+        peer.send(message("INVITE", port: port, peer: peer, callID: "call-1", body: sdp, extra: "X-Campaign: spring\r\nP-Asserted-Identity: <sip:+15550199@carrier.example;verstat=TN-Validation-Passed>\r\nIdentity: \(Self.longIdentity);info=<https://cert.example/x.pem>;alg=ES256;ppt=shaken\r\nIdentity: second;info=<https://cert.example/y.pem>\r\n"), to: port)
 
         guard case .invite(let invite) = events.next() else { Issue.record("no invite event"); return }
         #expect(invite.callID == "call-1")
@@ -89,6 +92,11 @@ struct SIPEndpointTests {
         #expect(invite.source == SIPSource(host: "127.0.0.1", port: peer.port, transport: .udp))
         #expect(invite.body == sdp)
         #expect(invite.extensionHeaders.contains { $0.name == "X-Campaign" && $0.value == "spring" })
+        // STIR/SHAKEN inputs arrive whole (an Identity header is longer than other context headers may be).
+        #expect(invite.identityHeaders == [
+            "\(Self.longIdentity);info=<https://cert.example/x.pem>;alg=ES256;ppt=shaken", "second;info=<https://cert.example/y.pem>",
+        ])
+        #expect(invite.assertedIdentity == "<sip:+15550199@carrier.example;verstat=TN-Validation-Passed>")
 
         endpoint.respond(invite.leg, status: 486, phrase: "Busy Here")
         let response = try #require(peer.receive(statusPrefix: "SIP/2.0 486"))
