@@ -111,7 +111,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SIPTests",
-            dependencies: ["SIP", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "SIP", "TrunklineTestSupport",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrunklineTestSupport
 
 /// RFC 4475's torture messages, byte-exact from shared/testdata, sent over UDP to the running gateway: each gets
 /// the answer the RFC prefers (or one it permits) and the gateway keeps answering.
@@ -120,57 +121,5 @@ struct TortureTests {
             + "Via: SIP/2.0/UDP 127.0.0.1:\(peerPort);branch=z9hG4bK-\(callID)\r\n"
             + "From: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:probe@127.0.0.1>\r\nCall-ID: \(callID)\r\n"
             + "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    }
-}
-
-/// A plain UDP socket on 127.0.0.1 for raw SIP.
-final class UDPPeer {
-    let fd: Int32
-    let port: Int
-
-    init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError("socket() failed") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { close(fd); throw HarnessError("bind failed") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        self.fd = fd
-        self.port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    deinit { close(fd) }
-
-    func send(_ data: Data, to port: Int) throws {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let sent = data.withUnsafeBytes { bytes in
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-        }
-        guard sent == data.count else { throw HarnessError("sendto failed") }
-    }
-
-    /// The next datagram, or nil once `deadline` passes (poll(2) on the socket: an event wait, not a sleep).
-    func receive(until deadline: Date) -> String? {
-        let remaining = Int32(max(0, deadline.timeIntervalSinceNow * 1000))
-        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&descriptor, 1, remaining) == 1 else { return nil }
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        let n = recv(fd, &buffer, buffer.count, 0)
-        guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n], as: UTF8.self)
     }
 }

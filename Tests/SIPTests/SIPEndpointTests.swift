@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import SIP
 import Testing
+import TrunklineTestSupport
 
 /// The sofia endpoint against raw SIP over a loopback UDP socket: what leaves the module are values only.
 @Suite("SIP endpoint on sofia", .serialized)
@@ -20,52 +21,12 @@ struct SIPEndpointTests {
         }
     }
 
-    /// A UDP socket playing the caller.
-    final class Peer {
-        let fd: Int32
-        let port: Int
-        init() {
-            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-            var timeout = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            self.fd = fd
-            self.port = Int(UInt16(bigEndian: address.sin_port))
-        }
-        deinit { close(fd) }
-
-        func send(_ text: String, to port: Int) {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bytes = Array(text.utf8)
-            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        }
-
-        /// The next response whose status line starts with `prefix` (skipping provisional ones we don't want).
-        func receive(statusPrefix prefix: String) -> String? {
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = recv(fd, &buffer, buffer.count, 0)
-                guard n > 0 else { return nil }
-                let text = String(decoding: buffer[0..<n], as: UTF8.self)
-                if text.hasPrefix(prefix) { return text }
-            }
-        }
-    }
-
-    static func freePort() -> Int { Peer().port }
+    static func freePort() -> Int { (try? UDPPeer().port) ?? 0 }
 
     /// A PASSporT-sized token (real ones are 400-700 bytes; this one passes the 1 KiB context-header cap).
     static let longIdentity = String(repeating: "eyJhbGciOiJFUzI1NiJ9", count: 60)
 
-    func message(_ method: String, port: Int, peer: Peer, callID: String, cseq: Int = 1, body: String = "", extra: String = "") -> String {
+    func message(_ method: String, port: Int, peer: UDPPeer, callID: String, cseq: Int = 1, body: String = "", extra: String = "") -> String {
         let contentType = body.isEmpty ? "" : "Content-Type: application/sdp\r\n"
         return "\(method) sip:+15550100@127.0.0.1:\(port) SIP/2.0\r\n"
             + "Via: SIP/2.0/UDP 127.0.0.1:\(peer.port);branch=z9hG4bK-\(callID)-\(cseq)\r\n"
@@ -80,9 +41,9 @@ struct SIPEndpointTests {
         let endpoint = SIPEndpoint(configuration: .init(host: "127.0.0.1", port: port), logger: Logger(label: "test")) { events.append($0) }
         try endpoint.start()
         defer { endpoint.shutdown() }
-        let peer = Peer()
+        let peer = try UDPPeer()
         let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
-        peer.send(message("INVITE", port: port, peer: peer, callID: "call-1", body: sdp, extra: "X-Campaign: spring\r\nP-Asserted-Identity: <sip:+15550199@carrier.example;verstat=TN-Validation-Passed>\r\nIdentity: \(Self.longIdentity);info=<https://cert.example/x.pem>;alg=ES256;ppt=shaken\r\nIdentity: second;info=<https://cert.example/y.pem>\r\n"), to: port)
+        try peer.send(Data(message("INVITE", port: port, peer: peer, callID: "call-1", body: sdp, extra: "X-Campaign: spring\r\nP-Asserted-Identity: <sip:+15550199@carrier.example;verstat=TN-Validation-Passed>\r\nIdentity: \(Self.longIdentity);info=<https://cert.example/x.pem>;alg=ES256;ppt=shaken\r\nIdentity: second;info=<https://cert.example/y.pem>\r\n").utf8), to: port)
 
         guard case .invite(let invite) = events.next() else { Issue.record("no invite event"); return }
         #expect(invite.callID == "call-1")
@@ -111,8 +72,8 @@ struct SIPEndpointTests {
         let endpoint = SIPEndpoint(configuration: .init(host: "127.0.0.1", port: port), logger: Logger(label: "test")) { _ in }
         try endpoint.start()
         defer { endpoint.shutdown() }
-        let peer = Peer()
-        peer.send(message("OPTIONS", port: port, peer: peer, callID: "ping-1"), to: port)
+        let peer = try UDPPeer()
+        try peer.send(Data(message("OPTIONS", port: port, peer: peer, callID: "ping-1").utf8), to: port)
         #expect(peer.receive(statusPrefix: "SIP/2.0 200") != nil)
     }
 
