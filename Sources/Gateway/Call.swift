@@ -118,7 +118,10 @@ final class Call {
         phase = .active
         record.answerTime = Date()
         let remote = try? SocketAddress(ipAddress: negotiated.remoteAddress, port: negotiated.remotePort)
-        rtp.start(remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType, symmetric: symmetricRTP)
+        let timeout = services.configuration.media.inactivityTimeoutSeconds
+        rtp.start(
+            remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
+            symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil)
         let agent = makeAgent(eventLoop)
         self.agent = agent
         logger.info("call answered", metadata: ["codec": "\(codec.name)", "rtp_port": "\(rtp.localPort)", "agent": "\(record.agent ?? "")"])
@@ -225,6 +228,10 @@ extension Call: RTPSessionDelegate {
 
     func rtpSession(_ session: RTPSession, receivedDigit digit: DTMFDigit) {
         receivedDigit(digit.character, from: .rfc4733)
+    }
+
+    func rtpSessionTimedOut(_ session: RTPSession) {
+        hangUp(by: "gateway", reason: "no RTP from the caller for \(services.configuration.media.inactivityTimeoutSeconds) s")
     }
 
     func rtpSession(_ session: RTPSession, playedMark id: Int) {

@@ -12,6 +12,9 @@ public protocol RTPSessionDelegate: AnyObject {
     func rtpSession(_ session: RTPSession, receivedDigit digit: DTMFDigit)
     /// Every sample enqueued before mark `id` has been sent (or dropped by `clearPlayout`).
     func rtpSession(_ session: RTPSession, playedMark id: Int)
+    /// No RTP from the peer for the inactivity timeout given to `start`: the far end is probably gone.
+    /// Reported once.
+    func rtpSessionTimedOut(_ session: RTPSession)
 }
 
 /// One call's RTP stream; confined to `eventLoop`: every member must be used on that loop, and every
@@ -87,6 +90,12 @@ public final class RTPSession {
 
     // Scratch buffers, allocated once.
     private let decodeScratch: UnsafeMutableBufferPointer<Int16>
+    /// Media inactivity: the receive path only raises a flag; the 20 ms tick turns it into a time, so no packet
+    /// reads the clock.
+    private var inactivityTimeout: TimeAmount?
+    private var receivedSinceTick = false
+    private var lastActivity: NIODeadline?
+    private var reportedTimeout = false
     /// Tone detection on the caller's audio, only when the call has no telephone-event.
     private var inband: InbandDTMFDetector?
     /// DTMF waiting to go out as RFC 4733 events.
@@ -198,9 +207,14 @@ public final class RTPSession {
     ///   - codec: what to send and which payload type carries the peer's audio.
     ///   - telephoneEventPayloadType: the negotiated RFC 4733 payload type, if any.
     ///   - symmetric: latch onto the peer's RTP source (NAT traversal); false sends only to `remote`.
-    public func start(remote: SocketAddress?, codec: AudioCodec, telephoneEventPayloadType: UInt8?, symmetric: Bool = true) {
+    ///   - inactivityTimeout: report `rtpSessionTimedOut` when nothing valid arrives for this long (nil: never).
+    public func start(
+        remote: SocketAddress?, codec: AudioCodec, telephoneEventPayloadType: UInt8?, symmetric: Bool = true,
+        inactivityTimeout: TimeAmount? = nil
+    ) {
         eventLoop.preconditionInEventLoop()
         guard state != .closed else { return }
+        self.inactivityTimeout = inactivityTimeout
         sdpRemote = remote
         self.symmetric = symmetric
         if !symmetric { latched = nil }
@@ -308,6 +322,8 @@ public final class RTPSession {
         timer = nil
         guard state == .running else { return }
         let now = NIODeadline.now()
+        checkInactivity(now: now)
+        guard state == .running else { return }
         var sent = 0
         while nextDeadline <= now {
             if sent == Self.maxCatchUpPackets {
@@ -322,6 +338,18 @@ public final class RTPSession {
             sent += 1
         }
         schedule()
+    }
+
+    private func checkInactivity(now: NIODeadline) {
+        if receivedSinceTick || lastActivity == nil {
+            receivedSinceTick = false
+            lastActivity = now
+            return
+        }
+        guard let timeout = inactivityTimeout, let last = lastActivity, !reportedTimeout, now - last >= timeout else { return }
+        reportedTimeout = true
+        logger.warning("no RTP from the peer", metadata: ["seconds": "\(timeout.nanoseconds / 1_000_000_000)"])
+        delegate?.rtpSessionTimedOut(self)
     }
 
     private func sendPacket() {
@@ -404,6 +432,7 @@ public final class RTPSession {
             return
         }
         stats.packetsReceived += 1
+        receivedSinceTick = true
         stats.bytesReceived += range.count
         sequence.update(sequence: header.sequenceNumber, ssrc: header.ssrc)
         latch(source)

@@ -283,6 +283,27 @@ import Testing
         #expect(digits == ["4", "#"])
     }
 
+    @Test func silenceFromThePeerIsReportedOnceAfterTheInactivityTimeout() async throws {
+        let h = try await SessionHarness(ports: 40140...40149)
+        defer { Task { await h.shutdown() } }
+        try await h.start(remote: h.peer.address, telephoneEvent: nil, inactivityTimeout: .milliseconds(300))
+        let codes = [UInt8](repeating: 0xFF, count: 160)
+        // Packets keep the call alive: no timeout while they flow for 400 ms (longer than the timeout).
+        for seq in 0..<20 {
+            try await h.peer.send(rtpPacket(pt: 0, seq: UInt16(seq), ts: UInt32(seq * 160), payload: codes), to: h.localPort)
+            #expect(try await h.delegate.events.next() == .audio(G711Law.muLaw.decoded(codes)))
+            _ = try await h.peer.inbox.next()  // one 20 ms tick of the session's own stream
+        }
+        // Then nothing: exactly one timeout.
+        #expect(try await h.delegate.events.next() == .timedOut)
+        let sentAfter = try await h.onLoop { $0.statistics.packetsSent }
+        _ = h.peer.inbox.drain()
+        for _ in 0..<20 { _ = try await h.peer.inbox.next() }
+        // The stream itself goes on (a few of those 20 may have been in flight already).
+        #expect(try await h.onLoop { $0.statistics.packetsSent } >= sentAfter + 15)
+        #expect(h.delegate.events.drain().isEmpty)
+    }
+
     @Test func closeReleasesThePortExactlyOnce() async throws {
         let h = try await SessionHarness(ports: 40070...40073)
         defer { Task { await h.shutdown() } }

@@ -159,6 +159,7 @@ enum SessionEvent: Sendable, Equatable {
     case digit(DTMFDigit)
     /// The mark, and how many packets the session had sent when it fired.
     case mark(Int, packetsSent: Int)
+    case timedOut
 }
 
 /// Records delegate calls; called on the session's loop, read by the test through the inbox.
@@ -175,6 +176,10 @@ final class RecordingDelegate: RTPSessionDelegate, Sendable {
 
     func rtpSession(_ session: RTPSession, playedMark id: Int) {
         events.put(.mark(id, packetsSent: session.statistics.packetsSent))
+    }
+
+    func rtpSessionTimedOut(_ session: RTPSession) {
+        events.put(.timedOut)
     }
 }
 
@@ -209,8 +214,12 @@ final class SessionHarness: Sendable {
         return try await loop.submit { try body(session.value) }.get()
     }
 
-    func start(remote: SocketAddress?, codec: AudioCodec = .pcmu, telephoneEvent: UInt8? = 101) async throws {
-        try await onLoop { $0.start(remote: remote, codec: codec, telephoneEventPayloadType: telephoneEvent) }
+    func start(
+        remote: SocketAddress?, codec: AudioCodec = .pcmu, telephoneEvent: UInt8? = 101, inactivityTimeout: TimeAmount? = nil
+    ) async throws {
+        try await onLoop {
+            $0.start(remote: remote, codec: codec, telephoneEventPayloadType: telephoneEvent, inactivityTimeout: inactivityTimeout)
+        }
     }
 
     func shutdown() async {

@@ -15,6 +15,8 @@ public struct GatewayConfiguration: Sendable {
         public var address: String = "127.0.0.1"
         /// RTP ports handed out to calls (even ports; RTCP would use the odd one above).
         public var rtpPorts: ClosedRange<Int> = 20000...20999
+        /// Hang up a call whose peer has sent no RTP for this long (a caller gone without BYE); 0 never does.
+        public var inactivityTimeoutSeconds = GatewayConfiguration.defaultInactivityTimeoutSeconds
     }
 
     public struct AdminSettings: Sendable {
@@ -48,6 +50,8 @@ public struct GatewayConfiguration: Sendable {
     public var trunks: [Trunk] = []
     public var dialplan = Dialplan(routes: [])
 
+    /// Long enough for a caller on hold with silence suppression to keep sending comfort noise or keepalives.
+    public static let defaultInactivityTimeoutSeconds = 30
     /// The dev account id: all zeros, so it is obviously not a real Twilio account.
     public static let defaultAccountSid = "AC" + String(repeating: "0", count: 32)
     /// Long enough for a slow TLS/agent start, short enough that a caller is not left in silence.
@@ -71,7 +75,8 @@ public struct GatewayConfiguration: Sendable {
             if let port = fields["port"] { config.sip.port = try port.int(in: 0...65535) }
         }
         if let media = keys["media"] {
-            let fields = try media.mapping(allowed: ["address", "rtp_ports"])
+            let fields = try media.mapping(allowed: ["address", "rtp_ports", "inactivity_timeout_s"])
+            if let timeout = fields["inactivity_timeout_s"] { config.media.inactivityTimeoutSeconds = try timeout.int(in: 0...3600) }
             if let address = fields["address"] {
                 config.media.address = try address.string()
                 guard CIDR(config.media.address) != nil else { throw address.error("'\(config.media.address)' is not an IP address") }

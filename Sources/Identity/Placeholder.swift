@@ -1,1 +1,0 @@
-// Placeholder until the Identity module's first file lands.
