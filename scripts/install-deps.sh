@@ -11,6 +11,7 @@ packages=(
     libssl-dev
     sip-tester            # sipp: the caller in tests and the README
     espeak-ng sox         # prompt generation (scripts/make-prompts.sh)
+    secsipidx             # STIR/SHAKEN peer in the Identity tests
 )
 missing=()
 for p in "${packages[@]}"; do
