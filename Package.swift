@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "SIP", "Media", "Agent",
+                "SIP", "Media", "Agent", "Identity",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -123,7 +123,7 @@ let package = Package(
             name: "AgentTests",
             dependencies: ["Agent", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio")]
         ),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Identity"]),
         .testTarget(
             name: "AdminAPITests",
             dependencies: ["AdminAPI", "Gateway", .product(name: "HummingbirdTesting", package: "hummingbird")]

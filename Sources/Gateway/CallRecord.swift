@@ -1,4 +1,5 @@
 import Foundation
+import Identity
 import NIOConcurrencyHelpers
 
 /// One call's record (CDR), written as one JSON line when the call is over. Carries no audio, keys or digits.
@@ -29,6 +30,20 @@ public struct CallRecord: Codable, Sendable, Equatable {
     public var bytesOut = 0
     public var packetsLost = 0
     public var digitsReceived = 0
+    /// Caller identity (STIR/SHAKEN): valid, invalid or absent; attestation; RFC 8224 reason code; local or carrier.
+    public var stirStatus: String?
+    public var stirAttestation: String?
+    public var stirReasonCode: Int?
+    public var stirReason: String?
+    public var stirSource: String?
+
+    mutating func identity(_ verdict: IdentityVerdict) {
+        stirStatus = verdict.status.rawValue
+        stirAttestation = verdict.attestation?.rawValue
+        stirReasonCode = verdict.reason?.sipStatus
+        stirReason = verdict.reason.map { "\($0)" }
+        stirSource = verdict.source.rawValue
+    }
 
     enum CodingKeys: String, CodingKey {
         case callSid = "call_sid", sipCallId = "sip_call_id", trunk, route, agent, from, to, source
@@ -37,6 +52,8 @@ public struct CallRecord: Codable, Sendable, Equatable {
         case hangupReason = "hangup_reason", agentFailure = "agent_failure", codec
         case packetsIn = "packets_in", packetsOut = "packets_out", bytesIn = "bytes_in", bytesOut = "bytes_out"
         case packetsLost = "packets_lost", digitsReceived = "digits_received"
+        case stirStatus = "stir_status", stirAttestation = "stir_attestation", stirReasonCode = "stir_reason_code"
+        case stirReason = "stir_reason", stirSource = "stir_source"
     }
 }
 

@@ -1,5 +1,6 @@
 import Agent
 import Foundation
+import Identity
 import Logging
 import Media
 import NIOConcurrencyHelpers
@@ -16,12 +17,17 @@ final class GatewayServices: Sendable {
     let recordWriter: CallRecordWriter
     let recentCalls = RecentCalls()
     let calls = NIOLockedValueBox<[SIPCallLegID: Call]>([:])
+    /// Legs whose INVITE waits for its identity verdict, with how sofia ended them meanwhile (CANCEL).
+    let pendingAdmissions = NIOLockedValueBox<[SIPCallLegID: SIPTermination?]>([:])
+    /// STIR/SHAKEN verifier, when `identity` is configured.
+    let verifier: IdentityVerifier?
     /// Entered when a call is admitted, left when its record is written: shutdown waits on it.
     let callsInFlight = DispatchGroup()
     // Set once in `Gateway.start` before any event can arrive.
     nonisolated(unsafe) var sip: SIPEndpoint!
 
-    init(configuration: GatewayConfiguration, logger: Logger, prompts: Prompts, recordWriter: CallRecordWriter) {
+    init(configuration: GatewayConfiguration, logger: Logger, prompts: Prompts, recordWriter: CallRecordWriter) throws {
+        self.verifier = try configuration.identity.map { try IdentityVerifier(configuration: $0, logger: logger) }
         self.configuration = configuration
         self.logger = logger
         self.portPool = RTPPortPool(range: configuration.media.rtpPorts)
@@ -63,7 +69,7 @@ public final class Gateway: Sendable {
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
         let prompts = try Prompts.load(folder: configuration.prompts)
         let writer = try CallRecordWriter(path: configuration.callRecords)
-        self.services = GatewayServices(configuration: configuration, logger: logger, prompts: prompts, recordWriter: writer)
+        self.services = try GatewayServices(configuration: configuration, logger: logger, prompts: prompts, recordWriter: writer)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     }
 
@@ -112,55 +118,117 @@ public final class Gateway: Sendable {
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.receivedDigit(digit, from: .info) }
         case .terminated(let leg, let termination):
-            guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
+            let pending = services.pendingAdmissions.withLockedValue { pending in
+                guard pending.keys.contains(leg) else { return false }
+                pending[leg] = .some(termination)
+                return true
+            }
+            guard !pending, let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.terminated(termination) }
         }
     }
 
-    /// Trunk → route → SDP for a new INVITE; either a call is set up or the INVITE is rejected with the reason logged
-    /// and recorded.
+    /// Trunk → caller identity → route → SDP for a new INVITE; either a call is set up or the INVITE is rejected
+    /// with the reason logged and recorded.
     private static func admit(_ invite: IncomingInvite, services: GatewayServices, group: EventLoopGroup) {
+        var admission = Admission(invite: invite, services: services)
         let config = services.configuration
-        let called = invite.requestUser ?? invite.to.user ?? ""
-        let caller = invite.from.user ?? ""
-        var record = CallRecord(
-            callSid: TwilioIdentifier.make(prefix: "CA"), sipCallId: invite.callID, from: caller, to: called,
-            source: "\(invite.source.transport.rawValue):\(invite.source.host):\(invite.source.port)", startTime: Date())
-        var logger = services.logger
-        logger[metadataKey: "call"] = "\(record.callSid)"
-        logger[metadataKey: "sip_call_id"] = "\(invite.callID)"
-
-        func reject(_ status: Int, _ phrase: String, reason: String, headers: [String] = []) {
-            logger.warning("INVITE rejected", metadata: [
-                "status": "\(status)", "reason": "\(reason)", "source": "\(record.source)", "from": "\(caller)", "to": "\(called)",
-            ])
-            services.sip.respond(invite.leg, status: status, phrase: phrase, headers: headers)
-            record.sipStatus = status
-            record.hangupBy = "gateway"
-            record.hangupReason = reason
-            record.endTime = Date()
-            services.write(record)
-        }
-
         guard let trunk = config.trunk(forSource: invite.source.host) else {
-            return reject(403, "Forbidden", reason: "source \(invite.source.host) matches no trunk")
+            return admission.reject(403, "Forbidden", reason: "source \(invite.source.host) matches no trunk")
         }
-        record.trunk = trunk.name
+        admission.record.trunk = trunk.name
         // Bodies and answers we cannot speak are refused before routing (RFC 3261 §21.4.7, §21.4.13).
         if let accepted = invite.acceptedBodyTypes, !accepted.contains(where: { ["application/sdp", "application/*", "*/*"].contains($0) }) {
-            return reject(406, "Not Acceptable", reason: "caller does not accept application/sdp answers")
+            return admission.reject(406, "Not Acceptable", reason: "caller does not accept application/sdp answers")
         }
         if let type = invite.contentType?.lowercased(), type != "application/sdp", invite.body?.isEmpty == false {
-            return reject(415, "Unsupported Media Type", reason: "body type \(type) is not SDP", headers: ["Accept: application/sdp"])
+            return admission.reject(415, "Unsupported Media Type", reason: "body type \(type) is not SDP", headers: ["Accept: application/sdp"])
         }
-        guard let route = config.dialplan.route(number: called, trunk: trunk.name) else {
+        let carrier = trunk.trustVerstat
+            ? CarrierVerstat.find(
+                twilioVerStat: invite.extensionHeaders.first { $0.name.lowercased() == "x-twilio-verstat" }?.value,
+                pAssertedIdentity: invite.assertedIdentity.map { [$0] } ?? [], from: invite.from.text)
+            : nil
+        guard let verifier = services.verifier, trunk.verifyIdentity, !(trunk.preferVerstat && carrier != nil) else {
+            let verdict = IdentityVerdict.combine(local: IdentityVerdict(status: .absent), carrier: carrier, preferCarrier: true)
+            return admission.route(trunk: trunk, verdict: verdict, group: group)
+        }
+        // Verification may fetch a certificate: off the sofia thread. A CANCEL meanwhile is noted in
+        // `pendingAdmissions` and wins.
+        services.pendingAdmissions.withLockedValue { $0[invite.leg] = .some(nil) }
+        let caller = invite.assertedIdentity ?? invite.from.text
+        Task {
+            let local = await verifier.verify(identityHeaders: invite.identityHeaders, caller: caller, called: admission.called, now: Date())
+            let verdict = IdentityVerdict.combine(local: local, carrier: carrier, preferCarrier: trunk.preferVerstat)
+            let ended = services.pendingAdmissions.withLockedValue { $0.removeValue(forKey: invite.leg) ?? nil }
+            if let ended {
+                admission.record.identity(verdict)
+                return admission.recordEndedWhileVerifying(ended)
+            }
+            admission.route(trunk: trunk, verdict: verdict, group: group)
+        }
+    }
+}
+
+/// One INVITE on its way to becoming a call: its record so far and how to refuse it.
+private struct Admission: Sendable {
+    let invite: IncomingInvite
+    let services: GatewayServices
+    var record: CallRecord
+    var logger: Logger
+    let called: String
+    let caller: String
+
+    init(invite: IncomingInvite, services: GatewayServices) {
+        self.invite = invite
+        self.services = services
+        called = invite.requestUser ?? invite.to.user ?? ""
+        caller = invite.from.user ?? ""
+        record = CallRecord(
+            callSid: TwilioIdentifier.make(prefix: "CA"), sipCallId: invite.callID, from: caller, to: called,
+            source: "\(invite.source.transport.rawValue):\(invite.source.host):\(invite.source.port)", startTime: Date())
+        logger = services.logger
+        logger[metadataKey: "call"] = "\(record.callSid)"
+        logger[metadataKey: "sip_call_id"] = "\(invite.callID)"
+    }
+
+    mutating func reject(_ status: Int, _ phrase: String, reason: String, headers: [String] = []) {
+        logger.warning("INVITE rejected", metadata: [
+            "status": "\(status)", "reason": "\(reason)", "source": "\(record.source)", "from": "\(caller)", "to": "\(called)",
+        ])
+        services.sip.respond(invite.leg, status: status, phrase: phrase, headers: headers)
+        record.sipStatus = status
+        record.hangupBy = "gateway"
+        record.hangupReason = reason
+        record.endTime = Date()
+        services.write(record)
+    }
+
+    /// The caller gave up (CANCEL) while its identity was being verified.
+    mutating func recordEndedWhileVerifying(_ termination: SIPTermination) {
+        record.sipStatus = termination == .cancelled ? 487 : nil
+        record.hangupBy = "caller"
+        record.hangupReason = "caller cancelled before answer"
+        record.endTime = Date()
+        services.write(record)
+    }
+
+    /// Route → SDP → a call on the next loop.
+    mutating func route(trunk: GatewayConfiguration.Trunk, verdict: IdentityVerdict, group: EventLoopGroup) {
+        let config = services.configuration
+        record.identity(verdict)
+        guard let route = config.dialplan.route(number: called, trunk: trunk.name, identity: verdict) else {
             return reject(404, "Not Found", reason: "no route for '\(called)' on trunk \(trunk.name)")
         }
         record.route = route.name
         let makeAgent: (EventLoop) -> CallAgent
         switch route.action {
-        case .reject(let status):
+        case .reject(let status?):
             return reject(status, SIPStatusPhrase.phrase(for: status), reason: "route \(route.name) rejects")
+        case .reject(nil):
+            let status = verdict.reason?.sipStatus ?? 403
+            let phrase = verdict.reason?.code.sipReasonPhrase ?? "Forbidden"
+            return reject(status, phrase, reason: "route \(route.name) rejects caller identity \(verdict.verstat)")
         case .embeddedDemo:
             record.agent = "embedded:demo"
             let prompts = services.prompts
@@ -168,6 +236,7 @@ public final class Gateway: Sendable {
         case .remoteAgent(let agentURL):
             record.agent = agentURL.description
             let timeout = TimeAmount.milliseconds(Int64(config.agentConnectTimeoutMilliseconds))
+            let logger = self.logger
             makeAgent = { loop in
                 TwilioMediaStreamAgent(url: agentURL, eventLoop: loop, logger: logger, connectTimeout: timeout)
             }
@@ -195,7 +264,7 @@ public final class Gateway: Sendable {
 
         let context = CallContext(
             callSid: record.callSid, accountSid: config.accountSid, from: caller, to: called, trunk: trunk.name,
-            route: route.name, sipCallID: invite.callID)
+            route: route.name, sipCallID: invite.callID, extraParameters: verdict.parameters.map { (name: $0.0, value: $0.1) })
         let loop = group.next()
         let call = Call(
             leg: invite.leg, eventLoop: loop, services: services, negotiated: negotiated, codec: payloadCodec,
@@ -203,7 +272,9 @@ public final class Gateway: Sendable {
             makeAgent: makeAgent)
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }
-        logger.info("INVITE accepted", metadata: ["trunk": "\(trunk.name)", "route": "\(route.name)", "from": "\(caller)", "to": "\(called)"])
+        logger.info("INVITE accepted", metadata: [
+            "trunk": "\(trunk.name)", "route": "\(route.name)", "from": "\(caller)", "to": "\(called)", "identity": "\(verdict.verstat)",
+        ])
         loop.execute { call.setUp() }
     }
 }

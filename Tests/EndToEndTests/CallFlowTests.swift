@@ -129,6 +129,46 @@ struct CallFlowTests {
         try await agent.shutdown()
     }
 
+    @Test func aTrustedCarriersVerdictReachesTheDialplanTheAgentAndTheRecord() async throws {
+        let agent = try await RecordingAgentServer.start()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 20),
+            trunks: "  - name: carrier\n    allow: [127.0.0.0/8]\n    trust_verstat: true",
+            routes: """
+                  - name: screen-failed
+                    identity: [invalid]
+                    reject: identity
+                  - name: bot
+                    agent: { url: "\(agent.url(path: "/ws"))" }
+                """)
+        // A failed verification is refused with the code the verdict maps to (438 Invalid Identity Header).
+        let failed = try Self.rejectionScenario(
+            status: 438, media: "m=audio [auto_media_port] RTP/AVP 0", headers: ["X-Twilio-VerStat: TN-Validation-Failed"])
+        let refused = try await Sipp.run(scenario: failed, gatewayPort: gateway.sipPort, service: "1000")
+        #expect(refused.exitCode == 0, "TN-Validation-Failed must be refused with 438: \(refused.output)")
+
+        // A vouched-for caller reaches the agent, which sees the verdict in customParameters.
+        async let passed = Sipp.run(
+            scenario: "verstat_hold.xml", gatewayPort: gateway.sipPort, service: "1000", holdMilliseconds: 1000,
+            keys: ["verstat": "TN-Validation-Passed-A"])
+        let connection = try await agent.waitForConnection(timeout: .seconds(10))
+        let start = try await connection.waitForEvent(named: "start")
+        let parameters = try #require(start["start"]?["customParameters"])
+        #expect(parameters["stir_status"]?.string == "valid")
+        #expect(parameters["stir_attestation"]?.string == "A")
+        #expect(parameters["stir_source"]?.string == "carrier")
+        #expect(try await passed.exitCode == 0)
+
+        let records = try await gateway.waitForCallRecords(2)
+        #expect(records[0]["sip_status"] as? Int == 438)
+        #expect(records[0]["stir_status"] as? String == "invalid")
+        #expect(records[0]["route"] as? String == "screen-failed")
+        #expect(records[1]["stir_status"] as? String == "valid")
+        #expect(records[1]["stir_attestation"] as? String == "A")
+        #expect(records[1]["stir_source"] as? String == "carrier")
+        try await agent.shutdown()
+    }
+
     @Test func theDemoAgentGreetsReadsBackAndHangsUpOnPound() async throws {
         let sink = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
         let gateway = try await GatewayProcess(
@@ -256,11 +296,12 @@ struct CallFlowTests {
     }
 
     /// Writes the rejection scenario for one expected status and m= section into a temp file.
-    static func rejectionScenario(status: Int, media: String) throws -> String {
+    static func rejectionScenario(status: Int, media: String, headers: [String] = []) throws -> String {
         let template = try String(contentsOf: Sipp.scenarios.appendingPathComponent("rejected.xml.template"), encoding: .utf8)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("rejected-\(status)-\(UUID().uuidString).xml").path
         try template.replacingOccurrences(of: "EXPECTED_STATUS", with: "\(status)")
             .replacingOccurrences(of: "OFFER_MEDIA", with: media)
+            .replacingOccurrences(of: "EXTRA_HEADERS", with: headers.map { "      \($0)\n" }.joined())
             .write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Gateway
+import Identity
 import Testing
 
 @Suite("Configuration and dialplan")
@@ -94,6 +95,34 @@ struct ConfigurationTests {
         #expect(config.dialplan.route(number: "+15550002", trunk: "local")?.name == "prefix")
         #expect(config.dialplan.route(number: "44", trunk: "local") == nil)
         #expect(config.dialplan.route(number: "44", trunk: "second")?.name == "other-trunk-only")
+    }
+
+    @Test func identityConditionsAndTrunkTrustAreRead() throws {
+        let dialplan = """
+            routes:
+              - name: screen
+                identity: [invalid, absent, C]
+                reject: identity
+              - name: ok
+                embedded: demo
+            """
+        let config = try load(minimal.replacingOccurrences(of: "allow: [127.0.0.0/8]", with: "allow: [127.0.0.0/8]\n    trust_verstat: true\n    prefer_verstat: true"), dialplan: dialplan)
+        #expect(config.trunks[0].trustVerstat && config.trunks[0].preferVerstat && config.trunks[0].verifyIdentity)
+        #expect(config.identity == nil)
+        #expect(config.dialplan.routes[0].action == .reject(status: nil))
+        let c = CarrierVerstat.parse("TN-Validation-Passed-C")!.verdict
+        let a = CarrierVerstat.parse("TN-Validation-Passed-A")!.verdict
+        let failed = CarrierVerstat.parse("TN-Validation-Failed")!.verdict
+        #expect(config.dialplan.route(number: "1", trunk: "local", identity: c)?.name == "screen")
+        #expect(config.dialplan.route(number: "1", trunk: "local", identity: failed)?.name == "screen")
+        #expect(config.dialplan.route(number: "1", trunk: "local")?.name == "screen")  // absent
+        #expect(config.dialplan.route(number: "1", trunk: "local", identity: a)?.name == "ok")
+    }
+
+    @Test func identityConfigurationErrorsNameTheirLine() {
+        expectError(minimal, dialplan: "routes:\n  - name: x\n    identity: [maybe]\n    embedded: demo\n", line: 3, containing: "unknown identity condition 'maybe'")
+        expectError("identity:\n  trust_anchors: []\n" + minimal, line: 2, containing: "at least one STI-CA trust anchor")
+        expectError("identity:\n  trust_anchors: [/nonexistent/sti-ca.pem]\n" + minimal, line: 2, containing: "sti-ca.pem")
     }
 
     @Test func cidrMatching() throws {

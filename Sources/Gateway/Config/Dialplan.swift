@@ -1,5 +1,6 @@
 import Agent
 import Foundation
+import Identity
 
 /// Routes for inbound calls, matched in file order on the called number.
 public struct Dialplan: Sendable {
@@ -13,6 +14,22 @@ public struct Dialplan: Sendable {
         public var action: Action
         /// Ring (180) this long before answering; 0 answers at once.
         public var ringMilliseconds: Int = 0
+        /// Only calls whose caller-identity verdict is one of these (all calls when nil).
+        public var identity: Set<IdentityCondition>?
+    }
+
+    /// A STIR/SHAKEN condition a route can require: a verdict status or an attestation level.
+    public enum IdentityCondition: String, Sendable, Hashable, CaseIterable {
+        case valid, invalid, absent, a = "A", b = "B", c = "C"
+
+        func holds(for verdict: IdentityVerdict) -> Bool {
+            switch self {
+            case .valid: verdict.status == .valid
+            case .invalid: verdict.status == .invalid
+            case .absent: verdict.status == .absent
+            case .a, .b, .c: verdict.status == .valid && verdict.attestation?.rawValue == rawValue
+            }
+        }
     }
 
     public enum Match: Sendable {
@@ -36,14 +53,16 @@ public struct Dialplan: Sendable {
         case remoteAgent(url: AgentURL)
         /// The built-in scripted demo agent.
         case embeddedDemo
-        /// Refuse the call with this SIP status.
-        case reject(status: Int)
+        /// Refuse the call with this SIP status, or (nil) with the status the identity verdict's reason maps to
+        /// (428, 436, 437, 438, 403 — RFC 8224 §6.2.2).
+        case reject(status: Int?)
     }
 
-    /// The first route for this trunk whose match accepts `number`.
-    public func route(number: String, trunk: String) -> Route? {
+    /// The first route for this trunk whose match accepts `number` and whose identity condition, if any, holds.
+    public func route(number: String, trunk: String, identity: IdentityVerdict = IdentityVerdict(status: .absent)) -> Route? {
         routes.first { route in
             (route.trunks?.contains(trunk) ?? true) && route.match.matches(number)
+                && (route.identity.map { $0.contains { $0.holds(for: identity) } } ?? true)
         }
     }
 
@@ -52,7 +71,7 @@ public struct Dialplan: Sendable {
         let keys = try root.mapping(allowed: ["routes"])
         var routes: [Route] = []
         for node in try keys["routes"].required("routes", in: root).sequence() {
-            let fields = try node.mapping(allowed: ["name", "match", "trunks", "agent", "embedded", "reject", "ring_ms"])
+            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "reject", "ring_ms"])
             let name = try fields["name"].required("name", in: node).string()
             let match = try parseMatch(fields["match"], in: node)
             var trunks: Set<String>?
@@ -68,7 +87,19 @@ public struct Dialplan: Sendable {
                 throw node.error("route '\(name)' needs exactly one action: agent, embedded or reject (has \(actions.isEmpty ? "none" : actions.joined(separator: ", ")))")
             }
             let ring = try fields["ring_ms"]?.int(in: 0...300_000) ?? 0
-            routes.append(Route(name: name, match: match, trunks: trunks, action: try parseAction(actions[0], fields[actions[0]]!), ringMilliseconds: ring))
+            var identity: Set<IdentityCondition>?
+            if let identityNode = fields["identity"] {
+                identity = Set(try identityNode.sequence().map { entry in
+                    let text = try entry.string()
+                    guard let condition = IdentityCondition(rawValue: text) else {
+                        throw entry.error("unknown identity condition '\(text)' (known: valid, invalid, absent, A, B, C)")
+                    }
+                    return condition
+                })
+            }
+            routes.append(Route(
+                name: name, match: match, trunks: trunks, action: try parseAction(actions[0], fields[actions[0]]!),
+                ringMilliseconds: ring, identity: identity))
         }
         return Dialplan(routes: routes)
     }
@@ -102,8 +133,8 @@ public struct Dialplan: Sendable {
             guard name == "demo" else { throw node.error("unknown embedded agent '\(name)' (known: demo)") }
             return .embeddedDemo
         default:
-            let status = try node.int(in: 400...699)
-            return .reject(status: status)
+            if (try? node.string()) == "identity" { return .reject(status: nil) }
+            return .reject(status: try node.int(in: 400...699))
         }
     }
 }

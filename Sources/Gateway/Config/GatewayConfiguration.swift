@@ -1,4 +1,5 @@
 import Foundation
+import Identity
 
 /// The gateway's configuration: `trunkline.yaml` plus the dialplan file it names.
 ///
@@ -34,7 +35,17 @@ public struct GatewayConfiguration: Sendable {
         public var allow: [CIDR]
         /// Send RTP to where the peer's RTP comes from (NAT-friendly) rather than to its SDP address.
         public var symmetricRTP = true
+        /// Verify Identity headers (STIR/SHAKEN) on this trunk's calls, when `identity` is configured.
+        public var verifyIdentity = true
+        /// Believe this carrier's verstat (X-Twilio-VerStat, `verstat` on P-Asserted-Identity or From).
+        public var trustVerstat = false
+        /// Use the carrier's verstat even when an Identity header is present.
+        public var preferVerstat = false
     }
+
+    /// STIR/SHAKEN verification of inbound calls; nil when not configured (verdicts are then absent, or the
+    /// carrier's on trusted trunks).
+    public var identity: IdentityConfiguration?
 
     public var sip = SIPSettings()
     public var media = MediaSettings()
@@ -63,7 +74,7 @@ public struct GatewayConfiguration: Sendable {
     public static func load(path: String) throws -> GatewayConfiguration {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         let root = try ConfigNode.load(yaml: try read(path), file: path)
-        let keys = try root.mapping(allowed: ["sip", "media", "admin", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan"])
+        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan"])
         var config = GatewayConfiguration()
 
         if let sip = keys["sip"] {
@@ -96,6 +107,9 @@ public struct GatewayConfiguration: Sendable {
             if config.admin.authToken == nil, !loopback, config.admin.port != nil {
                 throw admin.error("auth_token is required when the admin API listens beyond loopback")
             }
+        }
+        if let identity = keys["identity"] {
+            config.identity = try parseIdentity(identity, base: base)
         }
         if let sid = keys["account_sid"] {
             config.accountSid = try sid.string()
@@ -147,7 +161,7 @@ public struct GatewayConfiguration: Sendable {
     }
 
     private static func parseTrunk(_ node: ConfigNode) throws -> Trunk {
-        let fields = try node.mapping(allowed: ["name", "allow", "symmetric_rtp"])
+        let fields = try node.mapping(allowed: ["name", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat"])
         let name = try fields["name"].required("name", in: node).string()
         let allowNode = try fields["allow"].required("allow", in: node)
         var allow: [CIDR] = []
@@ -158,7 +172,26 @@ public struct GatewayConfiguration: Sendable {
         }
         var trunk = Trunk(name: name, allow: allow)
         if let symmetric = fields["symmetric_rtp"] { trunk.symmetricRTP = try symmetric.bool() }
+        if let verify = fields["verify_identity"] { trunk.verifyIdentity = try verify.bool() }
+        if let trust = fields["trust_verstat"] { trunk.trustVerstat = try trust.bool() }
+        if let prefer = fields["prefer_verstat"] { trunk.preferVerstat = try prefer.bool() }
         return trunk
+    }
+
+    private static func parseIdentity(_ node: ConfigNode, base: URL) throws -> IdentityConfiguration {
+        let fields = try node.mapping(allowed: ["trust_anchors", "max_age_s", "allow_private_x5u"])
+        let anchorsNode = try fields["trust_anchors"].required("trust_anchors", in: node)
+        let files = try anchorsNode.stringList().map { resolve($0, against: base) }
+        guard !files.isEmpty else { throw anchorsNode.error("at least one STI-CA trust anchor (PEM file) is required") }
+        var identity: IdentityConfiguration
+        do {
+            identity = try IdentityConfiguration(trustAnchorPEMFiles: files)
+        } catch {
+            throw anchorsNode.error("\(error)")
+        }
+        if let age = fields["max_age_s"] { identity.maximumIATAge = TimeInterval(try age.int(in: 1...3600)) }
+        if let allow = fields["allow_private_x5u"] { identity.fetch.allowPrivateTargets = try allow.bool() }
+        return identity
     }
 
     /// The trunk a source address belongs to: the first whose allow-list contains it.
