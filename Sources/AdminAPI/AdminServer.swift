@@ -2,6 +2,7 @@ import Foundation
 import Gateway
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// The admin HTTP API: health, live calls, and Twilio's REST call resource
 /// (`/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`), so a bot configured with a Twilio-compatible
@@ -61,14 +62,35 @@ public struct AdminServer: Sendable {
         return router
     }
 
-    /// Serves until the task is cancelled; `onRunning` gets the bound port once the socket listens.
-    public func run(onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+    /// Starts serving; `onRunning` gets the bound port once the socket listens. The server stops gracefully
+    /// (open requests finish) when the returned handle's `shutdown` is called.
+    public func start(onRunning: @escaping @Sendable (Int) -> Void, onFailure: @escaping @Sendable (any Error) -> Void) -> Running {
         let app = Application(
             router: router(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Trunkline"),
             onServerRunning: { channel in onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
-        try await app.run()
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        let task = Task {
+            do {
+                try await group.run()
+            } catch {
+                onFailure(error)
+            }
+        }
+        return Running(group: group, task: task)
+    }
+
+    /// A started admin server.
+    public struct Running: Sendable {
+        let group: ServiceGroup
+        let task: Task<Void, Never>
+
+        /// Stops accepting, lets open requests finish, and returns when the server is down.
+        public func shutdown() async {
+            await group.triggerGracefulShutdown()
+            await task.value
+        }
     }
 
     /// Checks the account in the path and HTTP Basic credentials; returns the call sid from the path.

@@ -59,33 +59,36 @@ struct Serve: ParsableCommand {
         }
         stop.wait()
         logger.info("shutting down", metadata: ["active_calls": "\(gateway.activeCalls)"])
-        admin?.cancel()
+        if let admin {
+            let stopped = DispatchSemaphore(value: 0)
+            Task {
+                await admin.shutdown()
+                stopped.signal()
+            }
+            stopped.wait()
+        }
         gateway.shutdown()
         logger.info("stopped")
     }
 }
 
 /// Starts the admin HTTP API and waits until it listens, so a port in use stops the gateway with a clear error.
-private func startAdmin(_ configuration: GatewayConfiguration, gateway: Gateway, logger: Logger) throws -> Task<Void, Never>? {
+private func startAdmin(_ configuration: GatewayConfiguration, gateway: Gateway, logger: Logger) throws -> AdminServer.Running? {
     guard let port = configuration.admin.port else { return nil }
     let server = AdminServer(
         configuration: .init(host: configuration.admin.listen, port: port, authToken: configuration.admin.authToken),
         gateway: gateway, logger: logger)
     let outcome = AdminStartOutcome()
-    let task = Task {
-        do {
-            try await server.run { port in
-                logger.info("admin API listening", metadata: ["address": "\(configuration.admin.listen):\(port)"])
-                outcome.finish(nil)
-            }
-        } catch {
-            outcome.finish(error)
-        }
-    }
+    let running = server.start(
+        onRunning: { port in
+            logger.info("admin API listening", metadata: ["address": "\(configuration.admin.listen):\(port)"])
+            outcome.finish(nil)
+        },
+        onFailure: { outcome.finish($0) })
     if let error = outcome.wait() {
         throw StartupError(message: "cannot start the admin API on \(configuration.admin.listen):\(port): \(error)")
     }
-    return task
+    return running
 }
 
 /// The first of "listening" or "failed", handed from the server task to the starting thread.
