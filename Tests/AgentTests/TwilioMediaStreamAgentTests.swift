@@ -40,6 +40,16 @@ struct AgentHarness: Sendable {
         }.get()
     }
 
+    /// A started agent streaming to a fresh recording server, past its `start` message.
+    static func streaming() async throws -> (RecordingAgentServer, AgentHarness, RecordingAgentServer.Connection) {
+        let server = try await RecordingAgentServer.start()
+        let harness = try await AgentHarness.make(url: server.url())
+        try await harness.start()
+        let connection = try await server.waitForConnection()
+        _ = try await connection.waitForEvent(named: "start")
+        return (server, harness, connection)
+    }
+
     /// Runs `body` on the agent's loop.
     @discardableResult
     func run<R: Sendable>(_ body: @escaping @Sendable (TwilioMediaStreamAgent, RecordingControl) -> R) async throws -> R {
@@ -145,12 +155,8 @@ struct TwilioMediaStreamAgentTests {
 
     @Test("agent media of any length is decoded from μ-law and played")
     func agentMediaIsPlayed() async throws {
-        let server = try await RecordingAgentServer.start()
+        let (server, harness, connection) = try await AgentHarness.streaming()
         defer { Task { try await server.shutdown() } }
-        let harness = try await AgentHarness.make(url: server.url())
-        try await harness.start()
-        let connection = try await server.waitForConnection()
-        _ = try await connection.waitForEvent(named: "start")
 
         let first = makeMuLawTone(count: 320)  // Pipecat's 40 ms chunk
         let second: [UInt8] = [0x00, 0x7F, 0x80, 0xFF, 0x55]
@@ -166,12 +172,8 @@ struct TwilioMediaStreamAgentTests {
 
     @Test("a mark is echoed with its name only after markPlayed")
     func markEchoedAfterPlayout() async throws {
-        let server = try await RecordingAgentServer.start()
+        let (server, harness, connection) = try await AgentHarness.streaming()
         defer { Task { try await server.shutdown() } }
-        let harness = try await AgentHarness.make(url: server.url())
-        try await harness.start()
-        let connection = try await server.waitForConnection()
-        _ = try await connection.waitForEvent(named: "start")
 
         try await connection.sendMedia(muLaw: makeMuLawTone(count: 160))
         try await connection.sendMark(name: #"greeting "1" done"#)
@@ -204,12 +206,8 @@ struct TwilioMediaStreamAgentTests {
 
     @Test("clear calls agentClear, and pending marks come back as played and are echoed")
     func clearEchoesPendingMarks() async throws {
-        let server = try await RecordingAgentServer.start()
+        let (server, harness, connection) = try await AgentHarness.streaming()
         defer { Task { try await server.shutdown() } }
-        let harness = try await AgentHarness.make(url: server.url())
-        try await harness.start()
-        let connection = try await server.waitForConnection()
-        _ = try await connection.waitForEvent(named: "start")
 
         try await connection.sendMark(name: "a")
         try await connection.sendMark(name: "b")
@@ -223,12 +221,8 @@ struct TwilioMediaStreamAgentTests {
 
     @Test("extension messages: hangup with a reason, sendDigits, and an error event when digits cannot be sent")
     func extensionMessages() async throws {
-        let server = try await RecordingAgentServer.start()
+        let (server, harness, connection) = try await AgentHarness.streaming()
         defer { Task { try await server.shutdown() } }
-        let harness = try await AgentHarness.make(url: server.url())
-        try await harness.start()
-        let connection = try await server.waitForConnection()
-        _ = try await connection.waitForEvent(named: "start")
 
         try await connection.sendText(#"{"event":"sendDigits","sendDigits":{"digits":"12w#"}}"#)
         _ = try await harness.log.waitForCall("agentSendDigits") { $0 == .sendDigits("12w#") }
@@ -245,12 +239,8 @@ struct TwilioMediaStreamAgentTests {
 
     @Test("junk from the agent is ignored; ping gets a pong; the stream stays up")
     func junkIgnored() async throws {
-        let server = try await RecordingAgentServer.start()
+        let (server, harness, connection) = try await AgentHarness.streaming()
         defer { Task { try await server.shutdown() } }
-        let harness = try await AgentHarness.make(url: server.url())
-        try await harness.start()
-        let connection = try await server.waitForConnection()
-        _ = try await connection.waitForEvent(named: "start")
 
         try await connection.sendText("not json at all")
         try await connection.sendText(#"{"event":"transfer","to":"sip:queue@example.com"}"#)
@@ -269,12 +259,8 @@ struct TwilioMediaStreamAgentTests {
 
     @Test("stop sends stop, then a close frame with 1000, then closes; no callback follows")
     func stopSendsStopAndCloses() async throws {
-        let server = try await RecordingAgentServer.start()
+        let (server, harness, connection) = try await AgentHarness.streaming()
         defer { Task { try await server.shutdown() } }
-        let harness = try await AgentHarness.make(url: server.url())
-        try await harness.start()
-        let connection = try await server.waitForConnection()
-        _ = try await connection.waitForEvent(named: "start")
         try await harness.callerAudio(packet(1))
 
         try await harness.run { agent, _ in
@@ -299,12 +285,8 @@ struct TwilioMediaStreamAgentTests {
 
     @Test("the agent closing the WebSocket hangs up the call", arguments: [true, false])
     func agentCloseIsHangUp(withCloseFrame: Bool) async throws {
-        let server = try await RecordingAgentServer.start()
+        let (server, harness, connection) = try await AgentHarness.streaming()
         defer { Task { try await server.shutdown() } }
-        let harness = try await AgentHarness.make(url: server.url())
-        try await harness.start()
-        let connection = try await server.waitForConnection()
-        _ = try await connection.waitForEvent(named: "start")
 
         if withCloseFrame {
             try await connection.sendClose(code: 1000)
@@ -375,12 +357,8 @@ struct TwilioMediaStreamAgentTests {
 
     @Test("a frame over 1 MiB fails the call mid-call")
     func oversizedFrameFailsMidCall() async throws {
-        let server = try await RecordingAgentServer.start()
+        let (server, harness, connection) = try await AgentHarness.streaming()
         defer { Task { try await server.shutdown() } }
-        let harness = try await AgentHarness.make(url: server.url())
-        try await harness.start()
-        let connection = try await server.waitForConnection()
-        _ = try await connection.waitForEvent(named: "start")
 
         try await connection.sendText(String(repeating: "x", count: TwilioMediaStreamAgent.maxInboundMessageSize + 1))
         let outcome = try await harness.log.waitForOutcome()
@@ -395,12 +373,8 @@ struct TwilioMediaStreamAgentTests {
 
     @Test("a text frame that is not UTF-8 fails the call mid-call")
     func nonUTF8FailsMidCall() async throws {
-        let server = try await RecordingAgentServer.start()
+        let (server, harness, connection) = try await AgentHarness.streaming()
         defer { Task { try await server.shutdown() } }
-        let harness = try await AgentHarness.make(url: server.url())
-        try await harness.start()
-        let connection = try await server.waitForConnection()
-        _ = try await connection.waitForEvent(named: "start")
 
         try await connection.sendFrame(opcode: .text, payload: ByteBuffer(bytes: [0x7B, 0xFF, 0xFE, 0x7D]))
         let outcome = try await harness.log.waitForOutcome()

@@ -9,24 +9,7 @@ struct CallFlowTests {
     static let localTrunk = "  - name: local\n    allow: [127.0.0.0/8]\n    symmetric_rtp: false"
 
     /// 1 s of a 1 kHz tone as μ-law, the way an agent's TTS would send it.
-    static let toneMuLaw: [UInt8] = (0..<8000).map { i in
-        let sample = Int16(12000 * sin(2 * Double.pi * 1000 * Double(i) / 8000))
-        return muLaw(sample)
-    }
-
-    static func muLaw(_ sample: Int16) -> UInt8 {
-        // G.711 μ-law (ITU-T), for the test's own agent audio.
-        let bias = 0x84
-        var value = Int(sample)
-        let sign = value < 0 ? 0x80 : 0
-        if value < 0 { value = -value }
-        value = min(value + bias, 32635 + bias)
-        var exponent = 7
-        var mask = 0x4000
-        while exponent > 0 && value & mask == 0 { exponent -= 1; mask >>= 1 }
-        let mantissa = (value >> (exponent + 3)) & 0x0F
-        return UInt8(~(sign | exponent << 4 | mantissa) & 0xFF)
-    }
+    static let toneMuLaw = makeMuLawTone(frequency: 1000, amplitude: 12000, count: 8000)
 
     @Test func aCallReachesTheRemoteAgentAndBack() async throws {
         let agent = try await RecordingAgentServer.start()
