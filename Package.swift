@@ -97,6 +97,7 @@ let package = Package(
             dependencies: [
                 "Gateway", "AdminAPI", "Identity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -146,6 +147,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "TrunklineTestSupport", "Media",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]

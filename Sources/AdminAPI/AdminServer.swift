@@ -39,6 +39,16 @@ public struct AdminServer: Sendable {
         router.get("/v1/calls") { _, _ in
             TwilioCallList(calls: await gateway.liveCalls().map { TwilioCallResource($0, accountSid: gateway.accountSid) })
         }
+        router.post("/v1/calls") { request, context -> EditedResponse<TwilioCallResource> in
+            try checkCredentials(request)
+            let body = try await request.decode(as: PlaceCallRequest.self, context: context)
+            do {
+                let summary = try gateway.placeCall(body.outboundCallRequest)
+                return EditedResponse(status: .created, response: TwilioCallResource(summary, accountSid: gateway.accountSid))
+            } catch {
+                throw TwilioRESTError.badRequest("\(error)")
+            }
+        }
         let calls = router.group("/2010-04-01/Accounts/:account/Calls")
         calls.get(":call") { request, context in
             let sid = try authorize(request, context)
@@ -96,15 +106,40 @@ public struct AdminServer: Sendable {
     /// Checks the account in the path and HTTP Basic credentials; returns the call sid from the path.
     private func authorize(_ request: Request, _ context: BasicRequestContext) throws -> String {
         let account = try context.parameters.require("account")
+        try checkCredentials(request)
+        guard account == gateway.accountSid else { throw TwilioRESTError.notFound(account) }
+        let call = try context.parameters.require("call")
+        guard call.hasSuffix(".json") else { throw TwilioRESTError.notFound(call) }
+        return String(call.dropLast(5))
+    }
+}
+
+extension AdminServer {
+    /// HTTP Basic with the account sid as user and the auth token as password, as Twilio's REST API.
+    fileprivate func checkCredentials(_ request: Request) throws {
         guard let credentials = BasicCredentials(request.headers[.authorization]),
               credentials.username == gateway.accountSid,
               configuration.authToken.map({ credentials.password == $0 }) ?? true else {
             throw TwilioRESTError.unauthorized
         }
-        guard account == gateway.accountSid else { throw TwilioRESTError.notFound(account) }
-        let call = try context.parameters.require("call")
-        guard call.hasSuffix(".json") else { throw TwilioRESTError.notFound(call) }
-        return String(call.dropLast(5))
+    }
+}
+
+/// The JSON body of `POST /v1/calls`.
+struct PlaceCallRequest: Decodable {
+    var trunk: String
+    var to: String
+    var from: String
+    var route: String
+    /// Extra agent `customParameters`.
+    var parameters: [String: String]?
+    var ring_timeout_s: Int?
+
+    var outboundCallRequest: OutboundCallRequest {
+        OutboundCallRequest(
+            trunk: trunk, to: to, from: from, route: route,
+            parameters: (parameters ?? [:]).sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) },
+            ringTimeoutSeconds: ring_timeout_s)
     }
 }
 

@@ -9,7 +9,7 @@ struct TwilioCallResource: ResponseCodable {
     var from: String
     var to: String
     var status: String
-    var direction = "inbound"
+    var direction: String
     var start_time: String?
     var end_time: String?
     var duration: String?
@@ -23,6 +23,7 @@ struct TwilioCallResource: ResponseCodable {
         from = record.from
         to = record.to
         status = summary.status.rawValue
+        direction = record.direction
         start_time = Self.rfc2822(record.answerTime ?? record.startTime)
         end_time = record.endTime.map(Self.rfc2822)
         duration = record.endTime.map { _ in String(Int(record.durationSeconds.rounded())) }
@@ -78,9 +79,20 @@ enum TwilioRESTError: HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = #"{"code":\#(code),"message":"\#(message.replacingOccurrences(of: "\"", with: "'"))","more_info":"https://www.twilio.com/docs/errors/\#(code)","status":\#(status.code)}"#
+        // Encoded, not interpolated: a message may quote hostile input (quotes, control characters).
+        let fields = ErrorBody(code: code, message: message, more_info: "https://www.twilio.com/docs/errors/\(code)", status: Int(status.code))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = try encoder.encode(fields)
         var headers: HTTPFields = [.contentType: "application/json"]
         if case .unauthorized = self { headers[.wwwAuthenticate] = #"Basic realm="Twilio API""# }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    private struct ErrorBody: Encodable {
+        var code: Int
+        var message: String
+        var more_info: String
+        var status: Int
     }
 }

@@ -5,14 +5,16 @@ import Media
 import NIOCore
 import SIP
 
-/// One inbound call: its RTP stream, its agent and its record.
+/// One call, inbound or placed by us: its RTP stream, its agent and its record.
 ///
 /// Thread contract: every method runs on `eventLoop`, the one loop this call lives on; its RTP socket and agent
 /// socket are on the same loop, so a packet crosses no thread. The gateway reaches it only via `eventLoop.execute`.
 final class Call {
     enum Phase {
-        /// INVITE accepted, opening the RTP socket.
+        /// INVITE accepted (or about to be sent, for a call we place), opening the RTP socket.
         case settingUp
+        /// Our INVITE is out; waiting for the callee (media may already flow as early media).
+        case dialling
         /// 200 OK sent, waiting for the ACK.
         case answering
         /// Media flows to and from the agent.
@@ -28,27 +30,28 @@ final class Call {
     let eventLoop: EventLoop
     /// Immutable copy of the record's sid, readable from any thread (for lookups).
     let callSid: String
-    private let services: GatewayServices
-    private let negotiated: NegotiatedAudio
+    let services: GatewayServices
+    /// Known from the INVITE for an inbound call; from the callee's answer (or early media) for one we place.
+    var negotiated: NegotiatedAudio?
     private let context: CallContext
     private let makeAgent: (EventLoop) -> CallAgent
-    private let logger: Logger
-    private(set) var record: CallRecord
-    private var phase = Phase.settingUp
-    private var rtp: RTPSession?
+    let logger: Logger
+    var record: CallRecord
+    var phase = Phase.settingUp
+    var rtp: RTPSession?
     private var agent: CallAgent?
-    private let codec: AudioCodec
-    private let symmetricRTP: Bool
+    let symmetricRTP: Bool
     private let ringMilliseconds: Int
-    private var ringTimer: Scheduled<Void>?
+    /// Inbound: rings before answering. Outbound: gives up on a callee who does not answer.
+    var ringTimer: Scheduled<Void>?
     private var digits = DigitMerger()
 
     /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
     private static let fallbackMark = -1
 
     init(
-        leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, negotiated: NegotiatedAudio,
-        codec: AudioCodec, symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
+        leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, negotiated: NegotiatedAudio?,
+        symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
         makeAgent: @escaping (EventLoop) -> CallAgent
     ) {
         self.symmetricRTP = symmetricRTP
@@ -57,7 +60,6 @@ final class Call {
         self.eventLoop = eventLoop
         self.services = services
         self.negotiated = negotiated
-        self.codec = codec
         self.context = context
         self.record = record
         self.callSid = record.callSid
@@ -102,7 +104,7 @@ final class Call {
     }
 
     private func answer() {
-        guard phase == .settingUp, let rtp else { return }
+        guard phase == .settingUp, let rtp, let negotiated else { return }
         phase = .answering
         let answer = negotiated.answer(
             localAddress: services.configuration.media.address, localPort: rtp.localPort,
@@ -114,17 +116,30 @@ final class Call {
     /// The ACK arrived: start media and the agent.
     func established() {
         eventLoop.assertInEventLoop()
-        guard phase == .answering, let rtp else { return }
-        phase = .active
-        record.answerTime = Date()
+        guard phase == .answering, let rtp, let negotiated else { return }
+        startMedia(rtp, negotiated)
+        startAgent()
+    }
+
+    /// Sends and receives RTP as negotiated.
+    func startMedia(_ rtp: RTPSession, _ negotiated: NegotiatedAudio) {
         let remote = try? SocketAddress(ipAddress: negotiated.remoteAddress, port: negotiated.remotePort)
         let timeout = services.configuration.media.inactivityTimeoutSeconds
         rtp.start(
-            remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
+            remote: remote, codec: negotiated.audioCodec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
             symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil)
+        record.codec = negotiated.audioCodec.name
+    }
+
+    /// The call is answered: the agent takes over.
+    func startAgent() {
+        phase = .active
+        record.answerTime = Date()
         let agent = makeAgent(eventLoop)
         self.agent = agent
-        logger.info("call answered", metadata: ["codec": "\(codec.name)", "rtp_port": "\(rtp.localPort)", "agent": "\(record.agent ?? "")"])
+        logger.info("call answered", metadata: [
+            "codec": "\(record.codec ?? "-")", "rtp_port": "\(rtp?.localPort ?? 0)", "agent": "\(record.agent ?? "")",
+        ])
         agent.start(context: context, control: self)
     }
 
@@ -136,8 +151,10 @@ final class Call {
         ringTimer?.cancel()
         switch termination {
         case .remoteBye:
-            record.hangupBy = record.hangupBy ?? "caller"
-            record.hangupReason = record.hangupReason ?? "caller hung up"
+            // The far party: whoever we called, on a call we placed.
+            let party = record.direction == "inbound" ? "caller" : "callee"
+            record.hangupBy = record.hangupBy ?? party
+            record.hangupReason = record.hangupReason ?? "\(party) hung up"
         case .localBye:
             // Set when we decided to hang up, unless nua ended the call on shutdown.
             record.hangupBy = record.hangupBy ?? "gateway"
@@ -151,6 +168,14 @@ final class Call {
         case .failed(let status, let phrase):
             record.hangupBy = record.hangupBy ?? "gateway"
             record.hangupReason = record.hangupReason ?? "dialog failed: \(status) \(phrase)"
+        case .declined(let status, let phrase):
+            record.sipStatus = status
+            record.hangupBy = "callee"
+            record.hangupReason = "callee answered \(status) \(phrase)"
+            record.outcome = CallOutcome(finalStatus: status)
+        case .cancelledByUs:
+            record.sipStatus = 487
+            record.hangupBy = record.hangupBy ?? "gateway"
         }
         if let agent {
             agent.stop(reason: record.hangupReason ?? "call ended")
@@ -187,7 +212,7 @@ final class Call {
         switch phase {
         case .active, .playingFallback:
             hangUp(by: party, reason: reason)
-        case .settingUp, .answering:
+        case .settingUp, .dialling, .answering:
             phase = .ending
             record.hangupBy = party
             record.hangupReason = reason

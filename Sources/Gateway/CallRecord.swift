@@ -6,6 +6,10 @@ import NIOConcurrencyHelpers
 public struct CallRecord: Codable, Sendable, Equatable {
     public var callSid: String
     public var sipCallId: String
+    /// `inbound`, or `outbound-api` for a call we placed (Twilio's values).
+    public var direction = "inbound"
+    /// For calls we place: how the attempt ended (answered, busy, no-answer, failed, canceled).
+    public var outcome: CallOutcome?
     public var trunk: String?
     public var route: String?
     public var agent: String?
@@ -17,7 +21,7 @@ public struct CallRecord: Codable, Sendable, Equatable {
     public var endTime: Date?
     /// Seconds from answer to end (0 for calls never answered).
     public var durationSeconds: Double = 0
-    /// The final SIP status we sent to the INVITE.
+    /// The final SIP status of the INVITE: the one we sent (inbound) or received (outbound).
     public var sipStatus: Int?
     /// caller, agent or gateway.
     public var hangupBy: String?
@@ -46,7 +50,7 @@ public struct CallRecord: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case callSid = "call_sid", sipCallId = "sip_call_id", trunk, route, agent, from, to, source
+        case callSid = "call_sid", sipCallId = "sip_call_id", direction, outcome, trunk, route, agent, from, to, source
         case startTime = "start_time", answerTime = "answer_time", endTime = "end_time"
         case durationSeconds = "duration_s", sipStatus = "sip_status", hangupBy = "hangup_by"
         case hangupReason = "hangup_reason", agentFailure = "agent_failure", codec
@@ -54,6 +58,20 @@ public struct CallRecord: Codable, Sendable, Equatable {
         case packetsLost = "packets_lost", digitsReceived = "digits_received"
         case stirStatus = "stir_status", stirAttestation = "stir_attestation", stirReasonCode = "stir_reason_code"
         case stirReason = "stir_reason", stirSource = "stir_source"
+    }
+}
+
+/// How an attempt to reach a callee ended; Twilio's call-status words.
+public enum CallOutcome: String, Codable, Sendable {
+    case answered, busy, noAnswer = "no-answer", failed, canceled
+
+    /// The outcome a final error response means (RFC 3261 §21; as Twilio maps them).
+    init(finalStatus status: Int) {
+        switch status {
+        case 486, 600: self = .busy
+        case 408, 480, 487: self = .noAnswer
+        default: self = .failed
+        }
     }
 }
 

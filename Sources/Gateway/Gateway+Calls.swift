@@ -5,7 +5,7 @@ import NIOCore
 /// A call as the admin API sees it: its record so far and where it stands.
 public struct CallSummary: Sendable, Equatable {
     public enum Status: String, Sendable {
-        case ringing, inProgress = "in-progress", completed, busy, failed, canceled
+        case ringing, inProgress = "in-progress", completed, busy, failed, canceled, noAnswer = "no-answer"
     }
 
     public var record: CallRecord
@@ -13,6 +13,15 @@ public struct CallSummary: Sendable, Equatable {
 
     init(record: CallRecord) {
         self.record = record
+        if record.endTime != nil, record.answerTime == nil, let outcome = record.outcome {
+            status = switch outcome {
+            case .busy: .busy
+            case .noAnswer: .noAnswer
+            case .canceled: .canceled
+            case .failed, .answered: .failed
+            }
+            return
+        }
         switch (record.endTime, record.answerTime, record.sipStatus) {
         case (nil, nil, _): status = .ringing
         case (nil, _, _): status = .inProgress

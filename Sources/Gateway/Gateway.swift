@@ -16,6 +16,7 @@ final class GatewayServices: Sendable {
     let prompts: Prompts
     let recordWriter: CallRecordWriter
     let recentCalls = RecentCalls()
+    let trunkHealth = TrunkHealth()
     let calls = NIOLockedValueBox<[SIPCallLegID: Call]>([:])
     /// Legs whose INVITE waits for its identity verdict, with how sofia ended them meanwhile (CANCEL).
     let pendingAdmissions = NIOLockedValueBox<[SIPCallLegID: SIPTermination?]>([:])
@@ -33,6 +34,22 @@ final class GatewayServices: Sendable {
         self.portPool = RTPPortPool(range: configuration.media.rtpPorts)
         self.prompts = prompts
         self.recordWriter = recordWriter
+    }
+
+    /// What answers a route's calls: its name for the record and how to make one per call; nil for `reject`.
+    func agentFactory(for action: Dialplan.Action, logger: Logger) -> (name: String, make: (EventLoop) -> CallAgent)? {
+        switch action {
+        case .reject:
+            return nil
+        case .embeddedDemo:
+            let prompts = self.prompts
+            return ("embedded:demo", { _ in ScriptedAgent(greeting: prompts.greeting, digits: prompts.digits, goodbye: prompts.goodbye) })
+        case .remoteAgent(let agentURL):
+            let timeout = TimeAmount.milliseconds(Int64(configuration.agentConnectTimeoutMilliseconds))
+            return (agentURL.description, { loop in
+                TwilioMediaStreamAgent(url: agentURL, eventLoop: loop, logger: logger, connectTimeout: timeout)
+            })
+        }
     }
 
     /// The call is over: write its record and forget it. Called on the call's loop.
@@ -64,7 +81,8 @@ extension Call: @unchecked Sendable {}
 /// The running gateway: SIP signalling in, calls routed to agents, records out.
 public final class Gateway: Sendable {
     let services: GatewayServices
-    private let group: MultiThreadedEventLoopGroup
+    let group: MultiThreadedEventLoopGroup
+    private let healthChecks = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
         let prompts = try Prompts.load(folder: configuration.prompts)
@@ -83,6 +101,9 @@ public final class Gateway: Sendable {
             Self.handle(event, services: services, group: group)
         }
         try services.sip.start()
+        healthChecks.withLockedValue { [services] in
+            $0 = Task { await services.trunkHealth.monitor(trunks: config.trunks, sip: services.sip, logger: services.logger) }
+        }
         services.logger.notice("trunkline ready", metadata: [
             "sip": "\(config.sip.listen):\(config.sip.port)", "rtp_ports": "\(config.media.rtpPorts)",
             "routes": "\(config.dialplan.routes.count)", "call_records": "\(config.callRecords)",
@@ -91,6 +112,7 @@ public final class Gateway: Sendable {
 
     /// Ends calls (nua sends BYE), waits for their records, then stops media.
     public func shutdown() {
+        healthChecks.withLockedValue { $0?.cancel() }
         services.sip?.shutdown()
         // Calls whose peer never answered our BYE are ended here, so that every call still gets its record.
         for call in services.calls.withLockedValue({ Array($0.values) }) {
@@ -114,6 +136,12 @@ public final class Gateway: Sendable {
         case .established(let leg):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.established() }
+        case .progress(let leg, let status, let sdp):
+            guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
+            call.eventLoop.execute { call.progress(status: status, sdp: sdp) }
+        case .answered(let leg, let sdp):
+            guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
+            call.eventLoop.execute { call.answered(sdp: sdp) }
         case .infoDigit(let leg, let digit, _):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.receivedDigit(digit, from: .info) }
@@ -221,7 +249,6 @@ private struct Admission: Sendable {
             return reject(404, "Not Found", reason: "no route for '\(called)' on trunk \(trunk.name)")
         }
         record.route = route.name
-        let makeAgent: (EventLoop) -> CallAgent
         switch route.action {
         case .reject(let status?):
             return reject(status, SIPStatusPhrase.phrase(for: status), reason: "route \(route.name) rejects")
@@ -229,18 +256,12 @@ private struct Admission: Sendable {
             let status = verdict.reason?.sipStatus ?? 403
             let phrase = verdict.reason?.code.sipReasonPhrase ?? "Forbidden"
             return reject(status, phrase, reason: "route \(route.name) rejects caller identity \(verdict.verstat)")
-        case .embeddedDemo:
-            record.agent = "embedded:demo"
-            let prompts = services.prompts
-            makeAgent = { _ in ScriptedAgent(greeting: prompts.greeting, digits: prompts.digits, goodbye: prompts.goodbye) }
-        case .remoteAgent(let agentURL):
-            record.agent = agentURL.description
-            let timeout = TimeAmount.milliseconds(Int64(config.agentConnectTimeoutMilliseconds))
-            let logger = self.logger
-            makeAgent = { loop in
-                TwilioMediaStreamAgent(url: agentURL, eventLoop: loop, logger: logger, connectTimeout: timeout)
-            }
+        case .embeddedDemo, .remoteAgent:
+            break
         }
+        guard let agent = services.agentFactory(for: route.action, logger: logger) else { return }
+        record.agent = agent.name
+        let makeAgent = agent.make
 
         guard let body = invite.body, !body.isEmpty else {
             return reject(488, "Not Acceptable Here", reason: "INVITE without SDP offer (delayed offer) is not supported")
@@ -258,17 +279,14 @@ private struct Admission: Sendable {
         case .agreed(let agreed):
             negotiated = agreed
         }
-        let codec: AudioCodec = negotiated.encoding == "PCMA" ? .pcma : .pcmu
-        let payloadCodec = AudioCodec(name: codec.name, payloadType: negotiated.payloadType, clockRate: 8000, law: codec.law)
-        record.codec = codec.name
+        record.codec = negotiated.audioCodec.name
 
         let context = CallContext(
             callSid: record.callSid, accountSid: config.accountSid, from: caller, to: called, trunk: trunk.name,
             route: route.name, sipCallID: invite.callID, extraParameters: verdict.parameters.map { (name: $0.0, value: $0.1) })
         let loop = group.next()
         let call = Call(
-            leg: invite.leg, eventLoop: loop, services: services, negotiated: negotiated, codec: payloadCodec,
-            symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
+            leg: invite.leg, eventLoop: loop, services: services, negotiated: negotiated, symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
             makeAgent: makeAgent)
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }

@@ -2,6 +2,7 @@ import CSofiaSIP
 import Foundation
 import Logging
 import SofiaShim
+import Synchronization
 
 /// A SIP user agent on sofia-sip's nua, running sofia's `su_root` loop on a dedicated thread.
 ///
@@ -48,7 +49,29 @@ public final class SIPEndpoint: Sendable {
         stack.post { $0.doRespond(leg, status: status, phrase: phrase, sdp: sdp, headers: headers) }
     }
 
-    /// Ends an established call with BYE (or a pending one with the given rejection).
+    /// A new leg id for a call we are about to place, so the caller can file the call under it before any
+    /// event about it can arrive.
+    public func reserveLeg() -> SIPCallLegID {
+        SIPCallLegID(rawValue: stack.allocateLeg())
+    }
+
+    /// Places a call on a reserved leg; progress, answer or failure arrive as events (`progress`, `answered`,
+    /// `established`, `terminated`). When the INVITE draws no usable answer from one Request-URI (503, 408,
+    /// transport error) the next of `invite.requestURIs` is tried on the same leg.
+    public func invite(_ invite: OutgoingInvite, on leg: SIPCallLegID) {
+        stack.post { $0.doInvite(leg.rawValue, invite) }
+    }
+
+    /// Sends OPTIONS to `uri` and returns the final status (408 or 503 when nothing answered).
+    public func options(_ uri: String) async -> Int {
+        await withCheckedContinuation { continuation in
+            let id = stack.allocateLeg()
+            stack.post { $0.doOptions(id, uri: uri, continuation: continuation) }
+        }
+    }
+
+    /// Ends an established call with BYE, an unanswered incoming one with 480, an unanswered outgoing one with
+    /// CANCEL.
     public func hangUp(_ leg: SIPCallLegID, reason: String? = nil) {
         stack.post { $0.doBye(leg, reason: reason) }
     }
@@ -78,13 +101,29 @@ final class SofiaStack: @unchecked Sendable {
 
     // Protected by the sofia thread.
     private var legs: [UInt64: LegState] = [:]
-    private var nextLeg: UInt64 = 1
+    private var probes: [UInt64: (handle: OpaquePointer, continuation: CheckedContinuation<Int, Never>)] = [:]
+    private let nextLeg = Atomic<UInt64>(1)
     private var shuttingDown = false
 
     private struct LegState {
         var handle: OpaquePointer
         var cause: SIPTermination?
         var established = false
+        /// We sent the INVITE.
+        var outgoing = false
+        var credentials: DigestCredentials?
+        /// A challenge was answered once already: a second one means the credentials are wrong.
+        var answeredChallenge = false
+        /// The INVITE being retried on other addresses, and which of its Request-URIs is in use.
+        var invite: OutgoingInvite?
+        var attempt = 0
+        /// A response that means the far end is alive, so failing over would call the callee twice.
+        var heardFromCallee = false
+    }
+
+    /// Leg ids are unique across both directions; an outgoing leg's id exists before its handle does.
+    func allocateLeg() -> UInt64 {
+        nextLeg.add(1, ordering: .relaxed).oldValue
     }
 
     init(configuration: SIPEndpoint.Configuration, logger: Logger, eventHandler: @escaping @Sendable (SIPEvent) -> Void) {
@@ -185,6 +224,14 @@ final class SofiaStack: @unchecked Sendable {
             if let leg { legs[leg]?.cause = .cancelled }
         case nua_i_bye:
             if let leg { legs[leg]?.cause = .remoteBye }
+        case nua_r_invite:
+            guard let leg, legs[leg]?.outgoing == true else { return }
+            inviteResponse(leg: leg, status: status, phrase: phrase, sip: sip)
+        case nua_r_options:
+            guard let leg, status >= 200, let probe = probes.removeValue(forKey: leg) else { return }
+            nua_handle_bind(probe.handle, nil)
+            nua_handle_destroy(probe.handle)
+            probe.continuation.resume(returning: status)
         case nua_i_state:
             guard let leg, var state = legs[leg] else { return }
             let callState = tl_callstate(tags)
@@ -196,6 +243,12 @@ final class SofiaStack: @unchecked Sendable {
                 legs[leg] = nil
                 nua_handle_bind(state.handle, nil)
                 nua_handle_destroy(state.handle)
+                if let next = failover(state) {
+                    logger.warning("no answer from a termination address; trying the next", metadata: [
+                        "leg": "\(leg)", "status": "\(status)", "next": "\(next.requestURI)",
+                    ])
+                    return sendInvite(leg, next.invite, attempt: next.attempt)
+                }
                 eventHandler(.terminated(SIPCallLegID(rawValue: leg), state.cause ?? .failed(status: status, phrase: phrase)))
             }
         case nua_r_shutdown:
@@ -224,8 +277,7 @@ final class SofiaStack: @unchecked Sendable {
             nua_handle_destroy(handle)
             return
         }
-        let id = nextLeg
-        nextLeg += 1
+        let id = allocateLeg()
         nua_handle_bind(handle, UnsafeMutableRawPointer(bitPattern: UInt(id)))
         legs[id] = LegState(handle: handle)
 
@@ -239,11 +291,7 @@ final class SofiaStack: @unchecked Sendable {
             source: SIPSource(host: String(cString: host), port: Int(port), transport: isTCP != 0 ? .tcp : .udp),
             contentType: message.sip_content_type.flatMap { Self.string($0.pointee.c_type) },
             acceptedBodyTypes: Self.acceptedTypes(message.sip_accept),
-            body: message.sip_payload.flatMap { payload in
-                guard let data = payload.pointee.pl_data else { return nil }
-                // Not NUL-terminated: use its length.
-                return String(decoding: UnsafeRawBufferPointer(start: data, count: Int(payload.pointee.pl_len)), as: UTF8.self)
-            },
+            body: Self.body(of: message),
             extensionHeaders: Self.extensionHeaders(message.sip_unknown),
             identityHeaders: Self.unknownHeaderValues(message.sip_unknown, named: ["identity", "y"], limit: 8, maximumLength: 8192),
             assertedIdentity: Self.unknownHeaderValues(message.sip_unknown, named: ["p-asserted-identity"], limit: 1, maximumLength: 2048).first
@@ -292,8 +340,78 @@ final class SofiaStack: @unchecked Sendable {
         tags.withTags { tl_nua_respond(state.handle, Int32(status), phrase, $0) }
     }
 
+    func doInvite(_ id: UInt64, _ invite: OutgoingInvite) {
+        sendInvite(id, invite, attempt: 0)
+    }
+
+    /// The next Request-URI to try when this attempt failed before the callee was reached: no response (408),
+    /// or the address refused service or could not be reached (503).
+    private func failover(_ state: LegState) -> (invite: OutgoingInvite, attempt: Int, requestURI: String)? {
+        guard let invite = state.invite, !state.heardFromCallee, !shuttingDown, state.attempt + 1 < invite.requestURIs.count else { return nil }
+        switch state.cause {
+        case .declined(let status, _) where status == 408 || status == 503: break
+        case .failed(let status, _) where status == 408 || status == 503: break
+        default: return nil
+        }
+        return (invite, state.attempt + 1, invite.requestURIs[state.attempt + 1])
+    }
+
+    private func sendInvite(_ id: UInt64, _ invite: OutgoingInvite, attempt: Int) {
+        let handle = SofiaTagList()
+            .add(tl_siptag_to_str(), string: invite.to)
+            .add(tl_siptag_from_str(), string: invite.from)
+            .add(tl_siptag_call_id_str(), string: invite.callID)
+            .withTags { tl_nua_handle(nua, UnsafeMutableRawPointer(bitPattern: UInt(id)), $0) }
+        guard let handle else {
+            logger.error("could not create a SIP handle for an outgoing call", metadata: ["leg": "\(id)"])
+            eventHandler(.terminated(SIPCallLegID(rawValue: id), .failed(status: 500, phrase: "cannot create call")))
+            return
+        }
+        legs[id] = LegState(handle: handle, outgoing: true, credentials: invite.credentials, invite: invite, attempt: attempt)
+        let tags = SofiaTagList()
+            .add(tl_nutag_url(), string: invite.requestURIs[attempt])
+            .add(tl_siptag_content_type_str(), string: "application/sdp")
+            .add(tl_siptag_payload_str(), string: invite.sdp)
+        for header in invite.headers { tags.add(tl_siptag_header_str(), string: header) }
+        tags.withTags { tl_nua_invite(handle, $0) }
+    }
+
+    /// A response to our INVITE: a challenge answered once, progress and answer reported, failures remembered
+    /// for the `terminated` event that follows.
+    private func inviteResponse(leg: UInt64, status: Int, phrase: String, sip: UnsafePointer<sip_t>?) {
+        guard var state = legs[leg] else { return }
+        let sdp = sip.flatMap { Self.body(of: $0.pointee) }
+        switch status {
+        case 401, 407:
+            var realm = [CChar](repeating: 0, count: 256)
+            if let credentials = state.credentials, !state.answeredChallenge, let sip, tl_challenge_realm(sip, &realm, realm.count) == 0 {
+                state.answeredChallenge = true
+                legs[leg] = state
+                let auth = "Digest:\(String(cString: realm)):\(credentials.username):\(credentials.password)"
+                SofiaTagList().add(tl_nutag_auth(), string: auth).withTags { tl_nua_authenticate(state.handle, $0) }
+                return
+            }
+            legs[leg]?.cause = state.cause ?? .declined(status: status, phrase: phrase)
+        case 101..<200:
+            legs[leg]?.heardFromCallee = true
+            eventHandler(.progress(SIPCallLegID(rawValue: leg), status: status, sdp: sdp))
+        case 200..<300:
+            legs[leg]?.heardFromCallee = true
+            eventHandler(.answered(SIPCallLegID(rawValue: leg), sdp: sdp))
+        case 300...:
+            legs[leg]?.cause = state.cause ?? .declined(status: status, phrase: phrase)
+        default:
+            break
+        }
+    }
+
     func doBye(_ leg: SIPCallLegID, reason: String?) {
         guard let state = legs[leg.rawValue] else { return }
+        if state.outgoing, !state.established {
+            legs[leg.rawValue]?.cause = .cancelledByUs
+            SofiaTagList().withTags { tl_nua_cancel(state.handle, $0) }
+            return
+        }
         if !state.established {
             // Not answered yet (or no ACK): a final error response ends it.
             doRespond(leg, status: 480, phrase: "Temporarily Unavailable", sdp: nil)
@@ -305,7 +423,25 @@ final class SofiaStack: @unchecked Sendable {
         tags.withTags { tl_nua_bye(state.handle, $0) }
     }
 
+    func doOptions(_ id: UInt64, uri: String, continuation: CheckedContinuation<Int, Never>) {
+        let handle = SofiaTagList()
+            .add(tl_siptag_to_str(), string: "<\(uri)>")
+            .withTags { tl_nua_handle(nua, UnsafeMutableRawPointer(bitPattern: UInt(id)), $0) }
+        guard let handle, !shuttingDown else {
+            if let handle { nua_handle_destroy(handle) }
+            return continuation.resume(returning: 503)
+        }
+        probes[id] = (handle, continuation)
+        SofiaTagList().add(tl_nutag_url(), string: uri).withTags { tl_nua_options(handle, $0) }
+    }
+
     func doShutdown() {
+        for (_, probe) in probes {
+            nua_handle_bind(probe.handle, nil)
+            nua_handle_destroy(probe.handle)
+            probe.continuation.resume(returning: 503)
+        }
+        probes = [:]
         shuttingDown = true
         nua_shutdown(nua)
     }
@@ -314,6 +450,14 @@ final class SofiaStack: @unchecked Sendable {
 
     private static func string(_ pointer: UnsafePointer<CChar>?) -> String? {
         pointer.map { String(cString: $0) }
+    }
+
+    private static func body(of message: sip_t) -> String? {
+        message.sip_payload.flatMap { payload in
+            guard let data = payload.pointee.pl_data else { return nil }
+            // Not NUL-terminated: use its length.
+            return String(decoding: UnsafeRawBufferPointer(start: data, count: Int(payload.pointee.pl_len)), as: UTF8.self)
+        }
     }
 
     private static func nameAddress(_ header: UnsafeMutablePointer<sip_addr_t>?) -> SIPNameAddress {

@@ -72,15 +72,67 @@ public enum SIPTermination: Sendable, Equatable {
     case rejected(status: Int)
     /// The dialog failed (no ACK, transport error) with the status sofia reported.
     case failed(status: Int, phrase: String)
+    /// Our INVITE got this final error from the far end (busy, declined, not found, …).
+    case declined(status: Int, phrase: String)
+    /// We cancelled our INVITE before it was answered (ring timeout, hang-up request).
+    case cancelledByUs
 }
 
 /// Events from the SIP endpoint, delivered on the sofia thread: hand them off, do not block.
 public enum SIPEvent: Sendable {
     case invite(IncomingInvite)
-    /// The ACK for our 2xx arrived: the call is up.
+    /// The ACK for our 2xx arrived (incoming call), or we sent the ACK for theirs (outgoing): the call is up.
     case established(SIPCallLegID)
+    /// Our INVITE is making progress (180 Ringing, 183 Session Progress), with the early-media SDP if any.
+    case progress(SIPCallLegID, status: Int, sdp: String?)
+    /// Our INVITE was answered (2xx) with this SDP answer; sofia sends the ACK.
+    case answered(SIPCallLegID, sdp: String?)
     /// A DTMF key from an in-dialog SIP INFO (already answered 200).
     case infoDigit(SIPCallLegID, Character, durationMs: Int?)
     /// The leg is gone; its id will not be used again.
     case terminated(SIPCallLegID, SIPTermination)
+}
+
+/// A new call we place: everything the INVITE carries, as text sofia parses.
+public struct OutgoingInvite: Sendable {
+    /// Request-URIs to try in order, e.g. `sip:+15551230000@198.51.100.7:5060`; the next is used only when
+    /// one draws no answer (408, 503), never once the callee was reached.
+    public var requestURIs: [String]
+    /// From and To header values (sofia adds the tags).
+    public var from: String
+    public var to: String
+    /// Ours, so the call record names it before sofia sends anything.
+    public var callID: String
+    public var sdp: String
+    /// Extra header lines, `Name: value` (P-Asserted-Identity, Privacy, Identity, X-…).
+    public var headers: [String]
+    /// Used to answer a 401/407 challenge, once.
+    public var credentials: DigestCredentials?
+
+    public init(
+        requestURIs: [String], from: String, to: String, callID: String, sdp: String, headers: [String] = [],
+        credentials: DigestCredentials? = nil
+    ) {
+        self.callID = callID
+        precondition(!requestURIs.isEmpty, "an INVITE needs a Request-URI")
+        self.requestURIs = requestURIs
+        self.from = from
+        self.to = to
+        self.sdp = sdp
+        self.headers = headers
+        self.credentials = credentials
+    }
+}
+
+/// A digest username and password for a trunk (RFC 3261 §22). Its description never shows the password.
+public struct DigestCredentials: Sendable, Equatable, CustomStringConvertible {
+    public var username: String
+    public var password: String
+
+    public init(username: String, password: String) {
+        self.username = username
+        self.password = password
+    }
+
+    public var description: String { "DigestCredentials(\(username), password: <redacted>)" }
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 nua_t *tl_nua_create(su_root_t *root, nua_callback_f callback, nua_magic_t *magic, tagi_t const *tags) {
     return nua_create(root, callback, magic, TAG_NEXT(tags));
@@ -28,6 +29,8 @@ void tl_nua_cancel(nua_handle_t *nh, tagi_t const *tags) { nua_cancel(nh, TAG_NE
 nua_handle_t *tl_nua_handle(nua_t *nua, nua_hmagic_t *hmagic, tagi_t const *tags) {
     return nua_handle(nua, hmagic, TAG_NEXT(tags));
 }
+void tl_nua_authenticate(nua_handle_t *nh, tagi_t const *tags) { nua_authenticate(nh, TAG_NEXT(tags)); }
+void tl_nua_options(nua_handle_t *nh, tagi_t const *tags) { nua_options(nh, TAG_NEXT(tags)); }
 
 tag_type_t tl_tag_null(void) { return tag_null; }
 tag_type_t tl_nutag_url(void) { return nutag_url; }
@@ -47,6 +50,8 @@ tag_type_t tl_siptag_user_agent_str(void) { return siptag_user_agent_str; }
 tag_type_t tl_siptag_server_str(void) { return siptag_server_str; }
 tag_type_t tl_siptag_to_str(void) { return siptag_to_str; }
 tag_type_t tl_siptag_from_str(void) { return siptag_from_str; }
+tag_type_t tl_nutag_auth(void) { return nutag_auth; }
+tag_type_t tl_siptag_call_id_str(void) { return siptag_call_id_str; }
 
 int tl_callstate(tagi_t const *tags) {
     tagi_t const *t = tl_find(tags, nutag_callstate);
@@ -78,6 +83,18 @@ char *tl_header_string(msg_header_t const *header) {
     if (!big) return NULL;
     msg_header_field_e(big, (isize_t)n + 1, header, 0);
     return big;
+}
+
+int tl_challenge_realm(sip_t const *sip, char *realm, size_t realmlen) {
+    msg_auth_t const *challenge = sip->sip_proxy_authenticate ? sip->sip_proxy_authenticate : sip->sip_www_authenticate;
+    for (; challenge; challenge = challenge->au_next) {
+        if (!challenge->au_scheme || strcasecmp(challenge->au_scheme, "Digest") != 0) continue;
+        char const *value = msg_params_find(challenge->au_params, "realm=");
+        if (!value || strlen(value) >= realmlen) return -1;
+        strcpy(realm, value);
+        return 0;
+    }
+    return -1;
 }
 
 // MARK: - Commands

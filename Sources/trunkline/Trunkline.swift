@@ -9,7 +9,7 @@ import Logging
 struct Trunkline: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A SIP/PSTN gateway for AI voice agents.",
-        subcommands: [Serve.self, CheckConfig.self, IdentityCommand.self],
+        subcommands: [Serve.self, CheckConfig.self, IdentityCommand.self, CallCommand.self],
         defaultSubcommand: Serve.self
     )
 }

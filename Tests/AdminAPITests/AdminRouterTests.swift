@@ -59,6 +59,17 @@ struct AdminRouterTests {
         }
     }
 
+    @Test func placingACallNeedsTheAccountCredentials() async throws {
+        try await makeApp().test(.router) { client in
+            let body = ByteBuffer(string: #"{"trunk":"local","to":"+15557654321","from":"+15551230000","route":"demo"}"#)
+            for headers: HTTPFields in [[.contentType: "application/json"], [.contentType: "application/json", .authorization: Self.basic(Self.account, "wrong")]] {
+                try await client.execute(uri: "/v1/calls", method: .post, headers: headers, body: body) { response in
+                    #expect(response.status == .unauthorized)
+                }
+            }
+        }
+    }
+
     @Test func withoutATokenOnlyTheAccountIsChecked() async throws {
         try await makeApp(token: nil).test(.router) { client in
             let uri = "/2010-04-01/Accounts/\(Self.account)/Calls/CA00000000000000000000000000000000.json"

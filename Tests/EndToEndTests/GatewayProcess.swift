@@ -53,6 +53,8 @@ final class GatewayProcess: @unchecked Sendable {
         try process.run()
         do {
             try await output.waitForLine(containing: "trunkline ready", timeout: 30)
+            // The admin API starts on its own task: tests that use it need it listening too.
+            try await output.waitForLine(containing: "admin API listening", timeout: 30)
         } catch {
             stop()
             throw HarnessError("gateway did not start: \(error)\n\(output.text)")
@@ -153,7 +155,10 @@ final class OutputWatcher: Sendable {
                     guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
                     return state.waiters.remove(at: index).continuation
                 }
-                continuation?.resume(throwing: HarnessError("timed out after \(timeout)s waiting for \(what)"))
+                let error = HarnessError("timed out after \(timeout)s waiting for \(what)")
+                continuation?.resume(throwing: error)
+                // This task may finish first: it must fail too, or the wait would pass on a timeout.
+                throw error
             }
             try await group.next()
             group.cancelAll()
@@ -173,6 +178,11 @@ enum FreePort {
     }
 
     static func udpPort() throws -> Int { try bind(stream: false, port: 0) }
+
+    /// Whether something already listens on this UDP port.
+    static func isBusy(udp port: Int) -> Bool {
+        (try? bind(stream: false, port: port)) == nil
+    }
 
     /// A block of `count` consecutive UDP ports starting at an even port, all free right now.
     static func udpRange(count: Int) throws -> ClosedRange<Int> {

@@ -28,7 +28,57 @@ struct Sipp {
         ]
         for (key, value) in keys.sorted(by: { $0.key < $1.key }) { arguments += ["-key", key, value] }
         arguments.append("127.0.0.1:\(gatewayPort)")
+        return try await launch(arguments).result()
+    }
 
+    /// sipp as the far end of a trunk (a UAS on a free port) for calls the gateway places; it exits after
+    /// `calls` calls. Returns once it listens.
+    static func serve(
+        scenario: String, port: Int? = nil, calls: Int = 1, holdMilliseconds: Int = 1000, keys: [String: String] = [:],
+        timeoutSeconds: Int = 60
+    ) async throws -> Running {
+        let port = try port ?? FreePort.sipPort()
+        var arguments = [
+            "-sf", scenario.hasPrefix("/") ? scenario : scenarios.appendingPathComponent(scenario).path,
+            "-i", "127.0.0.1", "-p", "\(port)", "-mi", "127.0.0.1", "-mp", "\(try FreePort.udpPort())",
+            "-m", "\(calls)", "-d", "\(holdMilliseconds)", "-t", "u1", "-nostdin", "-timeout", "\(timeoutSeconds)s",
+            "-timeout_error", "-trace_err", "-error_file", "/dev/stderr",
+        ]
+        for (key, value) in keys.sorted(by: { $0.key < $1.key }) { arguments += ["-key", key, value] }
+        let running = try launch(arguments, port: port)
+        // sipp prints nothing when it has bound its socket: the port turning busy is the event.
+        for _ in 0..<500 where !FreePort.isBusy(udp: port) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        guard FreePort.isBusy(udp: port) else {
+            running.stop()
+            throw HarnessError("sipp did not bind port \(port): \(await running.result().output)")
+        }
+        return running
+    }
+
+    /// A sipp process and its collected output.
+    final class Running: @unchecked Sendable {
+        let port: Int
+        private let process: Process
+        private let exit: Task<Result, Never>
+
+        fileprivate init(process: Process, port: Int, exit: Task<Result, Never>) {
+            self.process = process
+            self.port = port
+            self.exit = exit
+        }
+
+        /// Waits for sipp to exit.
+        func result() async -> Result { await exit.value }
+
+        /// Stops it by PID (a test that failed before sipp's calls ended).
+        func stop() {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+    }
+
+    private static func launch(_ arguments: [String], port: Int = 0) throws -> Running {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/sipp")
         process.arguments = arguments
@@ -38,18 +88,19 @@ struct Sipp {
         process.standardInput = FileHandle.nullDevice
         let watcher = OutputWatcher()
         watcher.attach(pipe)
-        return try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { process in
-                // Let the pipe drain: the handler runs once sipp has exited and closed its end.
-                let rest = pipe.fileHandleForReading.readDataToEndOfFile()
-                continuation.resume(returning: Result(
-                    exitCode: process.terminationStatus, output: watcher.text + String(decoding: rest, as: UTF8.self)))
-            }
-            do {
-                try process.run()
-            } catch {
-                continuation.resume(throwing: HarnessError("cannot start sipp: \(error)"))
-            }
+        let (stream, continuation) = AsyncStream<Result>.makeStream()
+        process.terminationHandler = { process in
+            // Let the pipe drain: the handler runs once sipp has exited and closed its end.
+            let rest = pipe.fileHandleForReading.readDataToEndOfFile()
+            continuation.yield(Result(exitCode: process.terminationStatus, output: watcher.text + String(decoding: rest, as: UTF8.self)))
+            continuation.finish()
         }
+        do {
+            try process.run()
+        } catch {
+            throw HarnessError("cannot start sipp: \(error)")
+        }
+        let exit = Task { await stream.first { _ in true } ?? Result(exitCode: -1, output: watcher.text) }
+        return Running(process: process, port: port, exit: exit)
     }
 }

@@ -31,6 +31,7 @@ public struct GatewayConfiguration: Sendable {
 
     public struct Trunk: Sendable {
         public var name: String
+        public var profile = TrunkProfile.generic
         /// Source networks allowed to send us INVITEs on this trunk.
         public var allow: [CIDR]
         /// Send RTP to where the peer's RTP comes from (NAT-friendly) rather than to its SDP address.
@@ -41,6 +42,8 @@ public struct GatewayConfiguration: Sendable {
         public var trustVerstat = false
         /// Use the carrier's verstat even when an Identity header is present.
         public var preferVerstat = false
+        /// Where and how calls leave through this trunk; nil for an inbound-only trunk.
+        public var outbound: Outbound?
     }
 
     /// STIR/SHAKEN verification of inbound calls; nil when not configured (verdicts are then absent, or the
@@ -161,7 +164,9 @@ public struct GatewayConfiguration: Sendable {
     }
 
     private static func parseTrunk(_ node: ConfigNode) throws -> Trunk {
-        let fields = try node.mapping(allowed: ["name", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat"])
+        let fields = try node.mapping(allowed: [
+            "name", "profile", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat", "outbound",
+        ])
         let name = try fields["name"].required("name", in: node).string()
         let allowNode = try fields["allow"].required("allow", in: node)
         var allow: [CIDR] = []
@@ -171,6 +176,15 @@ public struct GatewayConfiguration: Sendable {
             allow.append(cidr)
         }
         var trunk = Trunk(name: name, allow: allow)
+        if let profile = fields["profile"] {
+            let text = try profile.string()
+            guard let value = TrunkProfile(rawValue: text) else {
+                throw profile.error("'\(text)' is not one of \(TrunkProfile.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            trunk.profile = value
+            trunk.trustVerstat = value.trustsVerstatByDefault
+        }
+        if let outbound = fields["outbound"] { trunk.outbound = try parseOutbound(outbound, profile: trunk.profile) }
         if let symmetric = fields["symmetric_rtp"] { trunk.symmetricRTP = try symmetric.bool() }
         if let verify = fields["verify_identity"] { trunk.verifyIdentity = try verify.bool() }
         if let trust = fields["trust_verstat"] { trunk.trustVerstat = try trust.bool() }

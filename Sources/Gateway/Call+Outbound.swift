@@ -1,0 +1,112 @@
+import Foundation
+import Logging
+import Media
+import NIOCore
+import SIP
+
+/// A call we place: INVITE out, ring timeout, early media, then the same media and agent path as an inbound call.
+extension Call {
+    struct Dial: Sendable {
+        let invite: OutboundInvite
+        let ringTimeout: TimeAmount
+    }
+
+    /// Opens the RTP socket (its port goes in our offer), sends the INVITE and starts the ring timer.
+    func dial(_ dial: Dial) {
+        eventLoop.assertInEventLoop()
+        RTPSession.open(host: services.configuration.media.address, portPool: services.portPool, eventLoop: eventLoop, logger: logger)
+            .whenComplete { [self] result in
+                switch result {
+                case .success(let session):
+                    guard phase == .settingUp else {
+                        // Hung up before anything was sent: there is no SIP leg to end.
+                        _ = session.close()
+                        return endUnsent(reason: record.hangupReason ?? "hung up before dialling")
+                    }
+                    rtp = session
+                    session.delegate = self
+                    phase = .dialling
+                    let offer = AudioOffer().offer(
+                        localAddress: services.configuration.media.address, localPort: session.localPort,
+                        sessionID: String(UInt32.random(in: 1...UInt32.max)))
+                    services.sip.invite(dial.invite.sipInvite(sdp: offer.text), on: leg)
+                    ringTimer = eventLoop.scheduleTask(in: dial.ringTimeout) { [self] in giveUpRinging(after: dial.ringTimeout) }
+                case .failure(let error):
+                    logger.error("no RTP port for the call", metadata: ["error": "\(error)"])
+                    endUnsent(reason: "no RTP port available: \(error)")
+                }
+            }
+    }
+
+    /// 180/183 from the callee; an SDP in it starts early media (ringback, announcements) before the answer.
+    func progress(status: Int, sdp: String?) {
+        eventLoop.assertInEventLoop()
+        guard phase == .dialling else { return }
+        logger.debug("call progress", metadata: ["status": "\(status)", "early_media": "\(sdp != nil)"])
+        guard negotiated == nil, let sdp, let rtp else { return }
+        switch negotiate(sdp) {
+        case .agreed(let agreed):
+            negotiated = agreed
+            startMedia(rtp, agreed)
+        case .notAcceptable(let why):
+            logger.warning("early media SDP ignored", metadata: ["reason": "\(why)"])
+        }
+    }
+
+    /// 2xx from the callee: sofia sends the ACK; media and the agent start.
+    func answered(sdp: String?) {
+        eventLoop.assertInEventLoop()
+        guard phase == .dialling, let rtp else { return }
+        ringTimer?.cancel()
+        record.sipStatus = 200
+        record.outcome = .answered
+        if negotiated == nil {
+            switch sdp.map(negotiate) ?? .notAcceptable("2xx without SDP answer") {
+            case .agreed(let agreed):
+                negotiated = agreed
+                startMedia(rtp, agreed)
+            case .notAcceptable(let why):
+                // Answered but unusable: end it with BYE rather than leave the callee in silence.
+                phase = .active
+                return hangUpAnswered(reason: "callee's answer unusable: \(why)")
+            }
+        }
+        startAgent()
+    }
+
+    private func negotiate(_ sdp: String) -> AudioOfferAnswer.Outcome {
+        do {
+            return AudioOffer().negotiate(answer: try SessionDescription(parsing: sdp))
+        } catch {
+            return .notAcceptable("malformed SDP: \(error)")
+        }
+    }
+
+    private func giveUpRinging(after timeout: TimeAmount) {
+        guard phase == .dialling else { return }
+        phase = .ending
+        record.outcome = .noAnswer
+        record.hangupBy = "gateway"
+        record.hangupReason = "no answer within \(timeout.nanoseconds / 1_000_000_000) s"
+        logger.info("no answer, cancelling")
+        services.sip.hangUp(leg)
+    }
+
+    private func hangUpAnswered(reason: String) {
+        phase = .ending
+        record.hangupBy = "gateway"
+        record.hangupReason = reason
+        logger.warning("hanging up", metadata: ["reason": "\(reason)"])
+        services.sip.hangUp(leg)
+    }
+
+    /// Nothing went out on SIP, so no `terminated` will come: the record is written here.
+    private func endUnsent(reason: String) {
+        phase = .ended
+        record.outcome = record.outcome ?? .failed
+        record.hangupBy = record.hangupBy ?? "gateway"
+        record.hangupReason = reason
+        record.endTime = Date()
+        services.finish(self)
+    }
+}

@@ -1,0 +1,270 @@
+import Crypto
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// Calls the gateway places through a trunk, with sipp as the carrier's far end.
+@Suite("Outbound calls", .serialized)
+struct OutboundCallTests {
+    static let account = "AC" + String(repeating: "0", count: 32)
+
+    /// A callee scenario from the template (see callee_answer.xml.template for what each part does).
+    static func calleeScenario(challenge: (user: String, password: String, port: Int)? = nil, callerHeader: String = "From:", callerPattern: String, earlyMedia: Bool = false) throws -> String {
+        var text = try String(contentsOf: Sipp.scenarios.appendingPathComponent("callee_answer.xml.template"), encoding: .utf8)
+        let reply = { (status: String, extra: String, body: String) in
+            """
+              <send>
+                <![CDATA[
+
+                  SIP/2.0 \(status)
+                  [last_Via:]
+                  [last_From:]
+                  [last_To:];tag=[pid]SIPpTag01[call_number]
+                  [last_Call-ID:]
+                  [last_CSeq:]
+            \(extra)
+                  Content-Length: [len]
+            \(body)
+                ]]>
+              </send>
+            """
+        }
+        let earlySDP = """
+
+                  v=0
+                  o=callee 1 1 IN IP4 [local_ip]
+                  s=-
+                  c=IN IP4 [media_ip]
+                  t=0 0
+                  m=audio [media_port] RTP/AVP 0 101
+                  a=rtpmap:0 PCMU/8000
+                  a=rtpmap:101 telephone-event/8000
+
+            """
+        let nonce = "trunkline-test-nonce"
+        let challengeBlock = """
+              <recv request="INVITE" crlf="true"/>
+            \(reply("407 Proxy Authentication Required", "      Proxy-Authenticate: Digest realm=\"trunk.test\", nonce=\"\(nonce)\", algorithm=MD5", ""))
+              <recv request="ACK" crlf="true"/>
+            """
+        var authCheck = ""
+        if let challenge {
+            // RFC 2617 without qop: MD5(MD5(user:realm:password):nonce:MD5(INVITE:uri)); the uri is the Request-URI.
+            let md5 = { (text: String) in Insecure.MD5.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined() }
+            let expected = md5("\(md5("\(challenge.user):trunk.test:\(challenge.password)")):\(nonce):\(md5("INVITE:sip:\(calledNumber)@127.0.0.1:\(challenge.port)"))")
+            authCheck = "      <ereg regexp=\"response=.\(expected)\" search_in=\"hdr\" header=\"Proxy-Authorization:\" check_it=\"true\" assign_to=\"auth\"/>\n"
+        }
+        text = text.replacingOccurrences(of: "  CHALLENGE\n", with: challenge != nil ? challengeBlock + "\n" : "")
+        text = text.replacingOccurrences(of: "      AUTH_ACTION\n", with: authCheck)
+        text = text.replacingOccurrences(of: "VARIABLES", with: challenge != nil ? "caller,auth" : "caller")
+        text = text.replacingOccurrences(of: "CALLER_CHECK", with: callerPattern)
+        text = text.replacingOccurrences(of: "HEADER", with: callerHeader)
+        text = text.replacingOccurrences(
+            of: "  PROGRESS\n",
+            with: earlyMedia
+                ? reply("183 Session Progress", "      Content-Type: application/sdp", earlySDP) + "\n"
+                : reply("180 Ringing", "", "") + "\n")
+        return try writeScenario(text, name: "callee")
+    }
+
+    /// A callee that rings and then refuses with `status`, or (nil) never answers and takes the CANCEL.
+    static func refusingScenario(status: String?) throws -> String {
+        let template = try String(contentsOf: Sipp.scenarios.appendingPathComponent("callee_refuses.xml.template"), encoding: .utf8)
+        let refusal: String
+        if let status {
+            refusal = """
+                  <send>
+                    <![CDATA[
+
+                      SIP/2.0 \(status)
+                      [last_Via:]
+                      [last_From:]
+                      [last_To:];tag=[pid]SIPpTag01[call_number]
+                      [last_Call-ID:]
+                      [last_CSeq:]
+                      Content-Length: 0
+
+                    ]]>
+                  </send>
+                  <recv request="ACK" crlf="true"/>
+                """
+        } else {
+            refusal = """
+                  <recv request="CANCEL" crlf="true">
+                    <action><ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="cseq"/></action>
+                  </recv>
+                  <send>
+                    <![CDATA[
+
+                      SIP/2.0 200 OK
+                      [last_Via:]
+                      [last_From:]
+                      [last_To:];tag=[pid]SIPpTag01[call_number]
+                      [last_Call-ID:]
+                      [last_CSeq:]
+                      Content-Length: 0
+
+                    ]]>
+                  </send>
+                  <send>
+                    <![CDATA[
+
+                      SIP/2.0 487 Request Terminated
+                      [last_Via:]
+                      [last_From:]
+                      [last_To:];tag=[pid]SIPpTag01[call_number]
+                      [last_Call-ID:]
+                      CSeq: [$cseq] INVITE
+                      Content-Length: 0
+
+                    ]]>
+                  </send>
+                  <recv request="ACK" crlf="true"/>
+                """
+        }
+        return try writeScenario(template.replacingOccurrences(of: "  REFUSAL\n", with: refusal + "\n"), name: "refuses")
+    }
+
+    static func writeScenario(_ text: String, name: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("trunkline-\(name)-\(UUID().uuidString).xml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func trunk(profile: String = "generic", addresses: [String], extra: String = "") -> String {
+        """
+          - name: carrier
+            profile: \(profile)
+            allow: [127.0.0.0/8]
+            outbound:
+              addresses: [\(addresses.map { "\"\($0)\"" }.joined(separator: ", "))]
+              health_check_interval_s: 0
+        \(extra)
+        """
+    }
+
+    static let calledNumber = "+15557654321"
+    static let demoRoute = "  - name: demo\n    embedded: demo"
+
+    /// `POST /v1/calls` on the gateway's admin API.
+    static func placeCall(_ gateway: GatewayProcess, to: String = calledNumber, from: String = "+15551230000", ringTimeout: Int? = nil) async throws -> (Int, [String: Any]) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(gateway.adminPort)/v1/calls")!)
+        request.httpMethod = "POST"
+        request.setValue("Basic " + Data("\(account):test-token".utf8).base64EncodedString(), forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        var body: [String: Any] = ["trunk": "carrier", "to": to, "from": from, "route": "demo", "parameters": ["campaign_id": "c-1"]]
+        if let ringTimeout { body["ring_timeout_s"] = ringTimeout }
+        request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as! HTTPURLResponse).statusCode, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
+    }
+
+    @Test func anAnsweredCallAnswersTheCarriersDigestChallengeAndPresentsCallerIDInPAssertedIdentity() async throws {
+        let port = try FreePort.sipPort()
+        let scenario = try Self.calleeScenario(
+            challenge: ("trunkuser", "s3cret-pw", port), callerHeader: "P-Asserted-Identity:", callerPattern: "&lt;sip:\\+15551230000@")
+        let callee = try await Sipp.serve(scenario: scenario, port: port, holdMilliseconds: 1500)
+        defer { callee.stop() }
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10),
+            trunks: Self.trunk(profile: "telnyx", addresses: ["127.0.0.1:\(callee.port)"],
+                               extra: "      username: trunkuser\n      password: s3cret-pw"),
+            routes: Self.demoRoute)
+        let (status, placed) = try await Self.placeCall(gateway)
+        #expect(status == 201, "\(placed)")
+        #expect(placed["status"] as? String == "ringing")
+        #expect(placed["direction"] as? String == "outbound-api")
+
+        let result = await callee.result()
+        #expect(result.exitCode == 0, "the callee must see valid credentials and PAI: \(result.output)")
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        #expect(record["direction"] as? String == "outbound-api")
+        #expect(record["outcome"] as? String == "answered")
+        #expect(record["sip_status"] as? Int == 200)
+        #expect(record["hangup_by"] as? String == "callee")
+        #expect(record["codec"] as? String == "PCMU")
+        // The demo agent's greeting went to the callee.
+        #expect((record["packets_out"] as? Int ?? 0) > 20)
+        #expect(!gateway.log.contains("s3cret-pw"), "the trunk password must never be logged")
+    }
+
+    @Test func earlyMediaFlowsBeforeTheAnswerAndTheCLIFollowsTheCall() async throws {
+        let scenario = try Self.calleeScenario(callerPattern: "&lt;sip:\\+15551230000@", earlyMedia: true)
+        let callee = try await Sipp.serve(scenario: scenario, holdMilliseconds: 1000)
+        defer { callee.stop() }
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10), trunks: Self.trunk(addresses: ["127.0.0.1:\(callee.port)"]), routes: Self.demoRoute)
+
+        let cli = Process()
+        cli.executableURL = URL(fileURLWithPath: GatewayProcess.binary)
+        cli.arguments = ["call", "--config", gateway.directory.appendingPathComponent("trunkline.yaml").path,
+                         "--trunk", "carrier", "--to", "+15557654321", "--from", "+15551230000", "--route", "demo"]
+        let output = Pipe()
+        cli.standardOutput = output
+        try cli.run()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        cli.waitUntilExit()
+        #expect(cli.terminationStatus == 0, "\(printed)")
+        #expect(printed.contains(" ringing"), "\(printed)")
+        #expect(printed.contains(" completed"), "\(printed)")
+
+        let result = await callee.result()
+        #expect(result.exitCode == 0, "\(result.output)")
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        #expect(record["outcome"] as? String == "answered")
+        #expect(gateway.log.contains("early_media=true"))
+    }
+
+    @Test(arguments: [("486 Busy Here", "busy", 486), ("404 Not Found", "failed", 404), (nil, "no-answer", 487)])
+    func aCallThatIsNotAnsweredEndsWithItsOutcome(refusal: String?, outcome: String, status: Int) async throws {
+        let callee = try await Sipp.serve(scenario: try Self.refusingScenario(status: refusal))
+        defer { callee.stop() }
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10), trunks: Self.trunk(addresses: ["127.0.0.1:\(callee.port)"]), routes: Self.demoRoute)
+        let (placedStatus, placed) = try await Self.placeCall(gateway, ringTimeout: 1)
+        #expect(placedStatus == 201)
+        let result = await callee.result()
+        #expect(result.exitCode == 0, "\(result.output)")
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        #expect(record["outcome"] as? String == outcome)
+        #expect(record["sip_status"] as? Int == status)
+        #expect(record["answer_time"] == nil)
+
+        // Twilio's call resource reports the same outcome.
+        let sid = try #require(placed["sid"] as? String)
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(gateway.adminPort)/2010-04-01/Accounts/\(Self.account)/Calls/\(sid).json")!)
+        request.setValue("Basic " + Data("\(Self.account):test-token".utf8).base64EncodedString(), forHTTPHeaderField: "Authorization")
+        let (data, _) = try await URLSession.shared.data(for: request)
+        let call = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(call["status"] as? String == outcome)
+    }
+
+    @Test func aDeadTerminationAddressFailsOverToTheNext() async throws {
+        let callee = try await Sipp.serve(scenario: try Self.calleeScenario(callerPattern: "&lt;sip:\\+15551230000@"), holdMilliseconds: 500)
+        defer { callee.stop() }
+        let dead = try FreePort.udpPort()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10),
+            trunks: Self.trunk(addresses: ["127.0.0.1:\(dead)", "127.0.0.1:\(callee.port)"]), routes: Self.demoRoute)
+        let (status, _) = try await Self.placeCall(gateway)
+        #expect(status == 201)
+        let result = await callee.result()
+        #expect(result.exitCode == 0, "\(result.output)")
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        #expect(record["outcome"] as? String == "answered")
+        #expect(gateway.log.contains("trying the next"))
+    }
+
+    @Test func aNumberWithSIPSyntaxIsRefusedBeforeAnythingIsSent() async throws {
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10), trunks: Self.trunk(addresses: ["127.0.0.1:9"]), routes: Self.demoRoute)
+        let (status, body) = try await Self.placeCall(gateway, to: "+1555\r\nX-Injected: 1")
+        #expect(status == 400)
+        #expect((body["message"] as? String ?? "").contains("not a dialable number"))
+        // (Credentials are checked in AdminAPITests: URLSession here would wait on the Basic challenge.)
+
+        #expect(try gateway.callRecords().isEmpty)
+    }
+}
