@@ -68,6 +68,19 @@ public struct DialFacts: Sendable {
     /// Attempts already made to this number in this campaign.
     public var attemptsInCampaign: Int
     public var now: Date
+
+    public init(number: PhoneNumber, contactTimezone: String?, consents: [ConsentRecord], onInternalDNC: Bool, onNationalDNC: Bool,
+                nationalListDate: Int64?, callsLast24Hours: Int, attemptsInCampaign: Int, now: Date) {
+        self.number = number
+        self.contactTimezone = contactTimezone
+        self.consents = consents
+        self.onInternalDNC = onInternalDNC
+        self.onNationalDNC = onNationalDNC
+        self.nationalListDate = nationalListDate
+        self.callsLast24Hours = callsLast24Hours
+        self.attemptsInCampaign = attemptsInCampaign
+        self.now = now
+    }
 }
 
 /// The pre-dial compliance check: a pure function of the facts, so every refusal can be reproduced from the ledger.

@@ -39,6 +39,11 @@ public struct LedgerProblem: Sendable, Equatable, CustomStringConvertible {
     public var seq: Int64
     public var reason: Reason
 
+    public init(seq: Int64, reason: Reason) {
+        self.seq = seq
+        self.reason = reason
+    }
+
     public var description: String { "entry \(seq): \(reason.rawValue)" }
 }
 

@@ -98,7 +98,7 @@ struct IdentityCommand: ParsableCommand {
 }
 
 /// Runs async work from a synchronous ArgumentParser command (the root command is not async).
-private func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
     let box = BlockingResultBox<T>()
     let done = DispatchSemaphore(value: 0)
     Task {
