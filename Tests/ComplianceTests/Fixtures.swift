@@ -62,11 +62,17 @@ func withStore<T: Sendable>(
                                    clock: clock, signingKey: key, checkpointInterval: checkpointInterval)
         return try await run(context, body)
     case .postgres:
-        let server = try PostgresServer.start()
-        defer { try? server.stop() }
+        let server = try await PostgresServer.start()
         let context = StoreContext(backend: backend, location: .postgres(url: server.url()), clock: clock, signingKey: key,
                                    checkpointInterval: checkpointInterval)
-        return try await run(context, body)
+        do {
+            let result = try await run(context, body)
+            try await server.stop()
+            return result
+        } catch {
+            try? await server.stop()
+            throw error
+        }
     }
 }
 

@@ -12,10 +12,10 @@ public final class PostgresServer: Sendable {
     /// `postgres://trunkline@127.0.0.1:PORT/DATABASE`
     public func url(database: String = "postgres") -> String { "postgres://\(user)@127.0.0.1:\(port)/\(database)" }
 
-    public static func start() throws -> PostgresServer {
+    public static func start() async throws -> PostgresServer {
         let server = try PostgresServer()
-        do { try server.launch() } catch {
-            try? server.stop()
+        do { try await server.launch() } catch {
+            try? await server.stop()
             throw error
         }
         return server
@@ -27,13 +27,13 @@ public final class PostgresServer: Sendable {
         asPostgres = getuid() == 0
     }
 
-    private func launch() throws {
+    private func launch() async throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        if asPostgres { try Self.run("/bin/chown", ["postgres:postgres", directory]) }
+        if asPostgres { try await Self.run("/bin/chown", ["postgres:postgres", directory], log: "\(directory)/chown.log") }
         let bin = try Self.binDirectory()
-        try runAsServerUser("\(bin)/initdb", ["-D", "\(directory)/data", "-U", user, "--auth=trust", "--no-sync", "-E", "UTF8"])
+        try await runAsServerUser("\(bin)/initdb", ["-D", "\(directory)/data", "-U", user, "--auth=trust", "--no-sync", "-E", "UTF8"])
         let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=on"
-        try runAsServerUser("\(bin)/pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-o", options, "-w", "-t", "60", "start"])
+        try await runAsServerUser("\(bin)/pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-o", options, "-w", "-t", "60", "start"])
     }
 
     /// The postmaster's PID, from the first line of its PID file.
@@ -42,34 +42,52 @@ public final class PostgresServer: Sendable {
     }
 
     /// Fast shutdown of the postmaster by PID (pg_ctl waits for it to exit), then removes the folder.
-    public func stop() throws {
+    public func stop() async throws {
         if pid != nil {
             let bin = try Self.binDirectory()
-            try runAsServerUser("\(bin)/pg_ctl", ["-D", "\(directory)/data", "-m", "fast", "-w", "stop"])
+            try await runAsServerUser("\(bin)/pg_ctl", ["-D", "\(directory)/data", "-m", "fast", "-w", "stop"])
         }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    private func runAsServerUser(_ tool: String, _ arguments: [String]) throws {
+    private func runAsServerUser(_ tool: String, _ arguments: [String]) async throws {
+        let log = "\(directory)/\(URL(fileURLWithPath: tool).lastPathComponent).log"
         if asPostgres {
-            try Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", tool] + arguments)
+            try await Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", tool] + arguments, log: log)
         } else {
-            try Self.run(tool, arguments)
+            try await Self.run(tool, arguments, log: log)
         }
     }
 
-    private static func run(_ tool: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw PostgresServerError("\(tool) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(String(decoding: data, as: UTF8.self))")
+    /// Runs a tool to its exit on a thread of its own (not the test's), output to a file: the postmaster that
+    /// `pg_ctl start` leaves behind inherits the tool's descriptors, so a pipe would never close, and Foundation's
+    /// `Process` did not report pg_ctl's exit here; `posix_spawn` + `waitpid` on its PID does.
+    private static func run(_ tool: String, _ arguments: [String], log: String) async throws {
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                var actions = posix_spawn_file_actions_t()
+                posix_spawn_file_actions_init(&actions)
+                defer { posix_spawn_file_actions_destroy(&actions) }
+                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+                posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o666)
+                posix_spawn_file_actions_adddup2(&actions, 1, 2)
+                let argv = ([tool] + arguments).map { strdup($0) } + [nil]
+                defer { argv.forEach { free($0) } }
+                var pid: pid_t = 0
+                let spawned = posix_spawn(&pid, tool, &actions, nil, argv, environ)
+                guard spawned == 0 else {
+                    continuation.resume(throwing: PostgresServerError("cannot start \(tool): errno \(spawned)"))
+                    return
+                }
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+                // WIFEXITED / WEXITSTATUS by hand: the macros do not import.
+                continuation.resume(returning: status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f))
+            }
+        }
+        guard status == 0 else {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            throw PostgresServerError("\(tool) \(arguments.joined(separator: " ")) exited \(status): \(text)")
         }
     }
 
