@@ -39,6 +39,7 @@ public enum ConsentImport {
             return ([], [ImportIssue(row: 1, column: "header", reason: reason)])
         }
         var records: [(ConsentRecord, String?)] = []
+        let timestamps = TimestampParser()
         for record in table.records {
             var rowIssues: [ImportIssue] = []
             func issue(_ column: String, _ reason: String) { rowIssues.append(ImportIssue(row: record.line, column: column, reason: reason)) }
@@ -67,7 +68,7 @@ public enum ConsentImport {
             }
             var grantedAt: Int64?
             if let text = value["consented_at"], !text.isEmpty {
-                if let date = parseTimestamp(text) {
+                if let date = timestamps.date(text) {
                     grantedAt = Int64(date.timeIntervalSince1970)
                     if grantedAt! > now { issue("consented_at", "'\(text)' is in the future") }
                 } else {
@@ -89,13 +90,18 @@ public enum ConsentImport {
         return (records, issues)
     }
 
-    static func parseTimestamp(_ text: String) -> Date? {
-        let plain = ISO8601DateFormatter()
-        if let date = plain.date(from: text) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: text)
-    }
+}
+
+/// ISO 8601 with offset, with or without fractional seconds. One per import: formatters are costly to make.
+private struct TimestampParser {
+    let plain = ISO8601DateFormatter()
+    let fractional: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+
+    func date(_ text: String) -> Date? { plain.date(from: text) ?? fractional.date(from: text) }
 }
 
 extension ComplianceStore {
