@@ -23,11 +23,6 @@ public struct LedgerEntry: Sendable, Equatable {
     public var previousHash: [UInt8]
     public var hash: [UInt8]
 
-    /// The body's fields (every value is a string).
-    public var fields: [String: String] {
-        (try? JSONDecoder().decode([String: String].self, from: Data(body.utf8))) ?? [:]
-    }
-
     init(row: SQLRow) throws {
         seq = try row.int("seq")
         recordedAt = try row.int("recorded_at")

@@ -1,6 +1,6 @@
 /// An E.164 telephone number (`+` and 8–15 digits), checked harder inside the NANP (+1): a valid area code and
 /// exchange (both [2-9]XX), because the calling-window rules key on the area code.
-public struct PhoneNumber: Sendable, Hashable, Comparable, CustomStringConvertible {
+public struct PhoneNumber: Sendable, Hashable, CustomStringConvertible {
     public let e164: String
 
     public init(_ text: String) throws(PhoneNumberError) {
@@ -25,7 +25,6 @@ public struct PhoneNumber: Sendable, Hashable, Comparable, CustomStringConvertib
     }
 
     public var description: String { e164 }
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.e164 < rhs.e164 }
 }
 
 public struct PhoneNumberError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -15,7 +15,7 @@ import Testing
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments + (config.map { ["--config", $0] } ?? [])
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("trunkline-cli-\(UUID().uuidString).out")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        guard FileManager.default.createFile(atPath: output.path, contents: nil) else { throw TestFailure("cannot create \(output.path)") }
         let handle = try FileHandle(forWritingTo: output)
         process.standardOutput = handle
         process.standardError = handle

@@ -35,7 +35,8 @@ import Testing
             let killed = try Self.runHelper([path, log, "crash", "gw-1", start, "30"])
             #expect(killed.reason == .uncaughtSignal && killed.status == SIGKILL)
             let beforeRestart = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
-            #expect(beforeRestart.count == 30)
+            // The 30th dial kills the process; calls dialled concurrently may have logged a line just before.
+            #expect(beforeRestart.count >= 30 && beforeRestart.count < 34)
             let open = try await store.database.transaction { sql in
                 try await sql.query("SELECT number FROM attempts WHERE ended_at IS NULL", [])
             }

@@ -74,8 +74,8 @@ import Testing
                 // The first call: its callee opts out by DTMF while connected, and four Los Angeles contacts (not yet in
                 // their window) revoke through the API meanwhile.
                 guard await firstCall.claim(request.number) else { return }
-                try? await store.revokeConsent(number: request.number, source: .dtmfOptOut, detail: "pressed 9 during the call")
-                for phone in lateRevocations { try? await store.revokeConsent(number: phone, source: .api) }
+                _ = try? await store.revokeConsent(number: request.number, source: .dtmfOptOut, detail: "pressed 9 during the call")
+                for phone in lateRevocations { _ = try? await store.revokeConsent(number: phone, source: .api) }
             })
             let runner = CampaignRunner(store: store, campaignID: "solar-june", dialer: dialer, gate: try Self.gate(), instance: "gw-1")
             try await runner.start()
@@ -138,7 +138,8 @@ import Testing
         let clock = ManualClock(mondayNoonEastern)
         try await withStore(backend, clock: clock) { store, _ in
             let busy = number("+12125550105"), silent = number("+12125550106")
-            try await store.importConsents(csv: [consentCSVHeader, consentCSVRow(busy.e164), consentCSVRow(silent.e164)].joined(separator: "\n"))
+            let imported = try await store.importConsents(csv: [consentCSVHeader, consentCSVRow(busy.e164), consentCSVRow(silent.e164)].joined(separator: "\n"))
+            #expect(imported.imported == 2)
             _ = try await store.importNationalDNC([], listDate: Int64(clock.now.timeIntervalSince1970), fileSHA256: "empty")
             try await store.createCampaign(Campaign(id: "retry", purpose: .marketing, seller: "Acme Solar LLC", trunk: "t",
                                                     fromNumber: number("+12125559999"), maxAttempts: 3, retryBusySeconds: 600,
