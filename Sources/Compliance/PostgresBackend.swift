@@ -15,7 +15,15 @@ public final class PostgresBackend: SQLDatabase {
     public static func connect(url: String, logger: Logger = Logger(label: "trunkline.compliance.postgres")) async throws -> PostgresBackend {
         let configuration = try Self.configuration(url: url)
         let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
-        return PostgresBackend(connection: connection, logger: logger)
+        let backend = PostgresBackend(connection: connection, logger: logger)
+        do {
+            // A commit must be on the server's disk before we dial on it, whatever the server's default says.
+            try await backend.transaction { sql in try await sql.query("SET synchronous_commit TO on", []) }
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        return backend
     }
 
     private init(connection: PostgresConnection, logger: Logger) {
