@@ -232,7 +232,9 @@ import Testing
             #expect(Set(numbersA).isDisjoint(with: numbersB))
             #expect(numbersA.count + numbersB.count == 100)
             #expect(Set(numbersA + numbersB).count == 100)
-            #expect(!numbersA.isEmpty && !numbersB.isEmpty)
+            // PostgreSQL splits the due contacts between the two (SKIP LOCKED); SQLite's single write lock may let
+            // one instance win every pass, which is still correct.
+            if backend == .postgres { #expect(!numbersA.isEmpty && !numbersB.isEmpty) }
             let verification = try await store.verifyLedger(key: context.signingKey.verifyingKey)
             #expect(verification.isIntact, "\(verification)")
         }
