@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: - C libraries
@@ -74,7 +76,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "SIP", "Media", "Agent", "Identity",
+                "SIP", "Media", "Agent", "Identity", "Compliance",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -92,10 +94,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // TCPA: consent store and hash-chained ledger (SQLite or PostgreSQL), the pre-dial gate, the campaign scheduler.
+        .target(
+            name: "Compliance",
+            dependencies: [
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Data")]
+        ),
         .executableTarget(
             name: "trunkline",
             dependencies: [
-                "Gateway", "AdminAPI", "Identity",
+                "Gateway", "AdminAPI", "Identity", "Compliance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -126,7 +141,7 @@ let package = Package(
             name: "AgentTests",
             dependencies: ["Agent", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio")]
         ),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Identity"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Identity", "Compliance"]),
         .testTarget(
             name: "AdminAPITests",
             dependencies: ["AdminAPI", "Gateway", .product(name: "HummingbirdTesting", package: "hummingbird")]
@@ -142,6 +157,12 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
+        ),
+        // Runs a campaign and SIGKILLs itself mid-way: the crash-restart test's child process.
+        .executableTarget(name: "ComplianceCrashHelper", dependencies: ["Compliance"], path: "Tests/ComplianceCrashHelper"),
+        .testTarget(
+            name: "ComplianceTests",
+            dependencies: ["Compliance", "ComplianceCrashHelper", "TrunklineTestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -12,6 +12,7 @@ packages=(
     sip-tester            # sipp: the caller in tests and the README
     espeak-ng sox         # prompt generation (scripts/make-prompts.sh)
     secsipidx             # STIR/SHAKEN peer in the Identity tests
+    postgresql            # shared compliance store; the Compliance tests start their own server
 )
 missing=()
 for p in "${packages[@]}"; do

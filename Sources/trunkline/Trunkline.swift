@@ -9,7 +9,12 @@ import Logging
 struct Trunkline: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A SIP/PSTN gateway for AI voice agents.",
-        subcommands: [Serve.self, CheckConfig.self, IdentityCommand.self, CallCommand.self],
+        subcommands: [
+            Serve.self, CheckConfig.self, IdentityCommand.self, CallCommand.self,
+            ConsentCommand.self,
+            DNCCommand.self,
+            CampaignCommand.self,
+        ],
         defaultSubcommand: Serve.self
     )
 }

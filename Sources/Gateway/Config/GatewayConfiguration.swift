@@ -49,6 +49,8 @@ public struct GatewayConfiguration: Sendable {
     /// STIR/SHAKEN verification of inbound calls; nil when not configured (verdicts are then absent, or the
     /// carrier's on trusted trunks).
     public var identity: IdentityConfiguration?
+    /// TCPA consent store, ledger and gate defaults for outbound campaigns; nil when not configured.
+    public var compliance: ComplianceSettings?
 
     public var sip = SIPSettings()
     public var media = MediaSettings()
@@ -77,7 +79,7 @@ public struct GatewayConfiguration: Sendable {
     public static func load(path: String) throws -> GatewayConfiguration {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         let root = try ConfigNode.load(yaml: try read(path), file: path)
-        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan"])
+        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan", "compliance"])
         var config = GatewayConfiguration()
 
         if let sip = keys["sip"] {
@@ -113,6 +115,9 @@ public struct GatewayConfiguration: Sendable {
         }
         if let identity = keys["identity"] {
             config.identity = try parseIdentity(identity, base: base)
+        }
+        if let compliance = keys["compliance"] {
+            config.compliance = try ComplianceSettings.parse(compliance) { resolve($0, against: base) }
         }
         if let sid = keys["account_sid"] {
             config.accountSid = try sid.string()
