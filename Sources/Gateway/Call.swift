@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Media
 import NIOCore
+import SecureCapture
 import SIP
 
 /// One inbound call: its RTP stream, its agent and its record.
@@ -28,20 +29,26 @@ final class Call {
     let eventLoop: EventLoop
     /// Immutable copy of the record's sid, readable from any thread (for lookups).
     let callSid: String
-    private let services: GatewayServices
+    let services: GatewayServices
     private let negotiated: NegotiatedAudio
     private let context: CallContext
     private let makeAgent: (EventLoop) -> CallAgent
-    private let logger: Logger
-    private(set) var record: CallRecord
-    private var phase = Phase.settingUp
+    let logger: Logger
+    var record: CallRecord
+    private(set) var phase = Phase.settingUp
     private var rtp: RTPSession?
-    private var agent: CallAgent?
+    private(set) var agent: CallAgent?
     private let codec: AudioCodec
     private let symmetricRTP: Bool
     private let ringMilliseconds: Int
     private var ringTimer: Scheduled<Void>?
     private var digits = DigitMerger()
+    /// PCI mode: see Call+SecureCapture.swift.
+    var secureCapture: CallSecureCapture
+    /// How DTMF travels on this call (route over trunk); see Call+SendDigits.swift.
+    let dtmf: DTMFMode
+    /// When the last SIP INFO key already scheduled goes out.
+    var infoQueueEnd = NIODeadline.uptimeNanoseconds(0)
 
     /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
     private static let fallbackMark = -1
@@ -49,8 +56,10 @@ final class Call {
     init(
         leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, negotiated: NegotiatedAudio,
         codec: AudioCodec, symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
-        makeAgent: @escaping (EventLoop) -> CallAgent
+        secureCapture: CallSecureCapture, dtmf: DTMFMode, makeAgent: @escaping (EventLoop) -> CallAgent
     ) {
+        self.secureCapture = secureCapture
+        self.dtmf = dtmf
         self.symmetricRTP = symmetricRTP
         self.ringMilliseconds = ringMilliseconds
         self.leg = leg
@@ -126,6 +135,7 @@ final class Call {
         self.agent = agent
         logger.info("call answered", metadata: ["codec": "\(codec.name)", "rtp_port": "\(rtp.localPort)", "agent": "\(record.agent ?? "")"])
         agent.start(context: context, control: self)
+        startCaptureOnAnswer()
     }
 
     /// Sofia reports the dialog over: release everything and write the record.
@@ -152,6 +162,7 @@ final class Call {
             record.hangupBy = record.hangupBy ?? "gateway"
             record.hangupReason = record.hangupReason ?? "dialog failed: \(status) \(phrase)"
         }
+        let recordNow = endSecureCapture()
         if let agent {
             agent.stop(reason: record.hangupReason ?? "call ended")
             self.agent = nil
@@ -160,7 +171,7 @@ final class Call {
         record.endTime = end
         if let answer = record.answerTime { record.durationSeconds = (end.timeIntervalSince(answer) * 1000).rounded() / 1000 }
         guard let rtp else {
-            services.finish(self)
+            if recordNow { services.finish(self) }
             return
         }
         self.rtp = nil
@@ -170,13 +181,20 @@ final class Call {
         record.bytesIn = stats.bytesReceived
         record.bytesOut = stats.bytesSent
         record.packetsLost = stats.packetsLost
-        rtp.close().whenComplete { [self] _ in services.finish(self) }
+        rtp.close().whenComplete { [self] _ in if recordNow { services.finish(self) } }
     }
 
     /// A key press from any transport; the same press sent two ways reaches the agent once.
     func receivedDigit(_ digit: Character, from source: DigitMerger.Source) {
         eventLoop.assertInEventLoop()
+        guard dtmf.accepts(source) else {
+            logger.debug("key ignored: the route's dtmf mode does not take this transport", metadata: ["mode": "\(dtmf.rawValue)"])
+            return
+        }
+        if source == .rfc4733 { secureCapture.silencer?.eventSeen() }
         guard phase == .active || phase == .playingFallback, digits.accept(digit, from: source, at: .now()) else { return }
+        // In secure capture the key goes to the capture and nowhere else, not even the record's count.
+        guard !captureKey(digit) else { return }
         record.digitsReceived += 1
         agent?.callerDigit(digit)
     }
@@ -223,7 +241,7 @@ final class Call {
 
 extension Call: RTPSessionDelegate {
     func rtpSession(_ session: RTPSession, receivedAudio samples: UnsafeBufferPointer<Int16>) {
-        agent?.callerAudio(samples)
+        forwardCallerAudio(samples)
     }
 
     func rtpSession(_ session: RTPSession, receivedDigit digit: DTMFDigit) {
@@ -271,7 +289,14 @@ extension Call: AgentCallControl {
 
     func agentSendDigits(_ digits: String) throws {
         guard phase == .active, let rtp else { throw MediaError(.closed, "the call is not active") }
-        try rtp.sendDigits(digits)
-        logger.info("sending DTMF to the caller", metadata: ["count": "\(digits.count)"])
+        try sendDigits(digits, over: rtp, telephoneEvent: negotiated.telephoneEventPayloadType != nil)
+    }
+
+    func agentStartSecureCapture(_ options: SecureCaptureOptions) throws {
+        try startSecureCapture(options)
+    }
+
+    func agentStopSecureCapture() throws {
+        try stopSecureCapture()
     }
 }

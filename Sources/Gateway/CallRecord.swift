@@ -36,6 +36,8 @@ public struct CallRecord: Codable, Sendable, Equatable {
     public var stirReasonCode: Int?
     public var stirReason: String?
     public var stirSource: String?
+    /// Secure captures (PCI) on this call: result, ending and number of keys each; never a key.
+    public var secureCapture: [SecureCaptureRecord]?
 
     mutating func identity(_ verdict: IdentityVerdict) {
         stirStatus = verdict.status.rawValue
@@ -54,6 +56,7 @@ public struct CallRecord: Codable, Sendable, Equatable {
         case packetsLost = "packets_lost", digitsReceived = "digits_received"
         case stirStatus = "stir_status", stirAttestation = "stir_attestation", stirReasonCode = "stir_reason_code"
         case stirReason = "stir_reason", stirSource = "stir_source"
+        case secureCapture = "secure_capture"
     }
 }
 

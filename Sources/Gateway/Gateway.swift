@@ -6,6 +6,7 @@ import Media
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SecureCapture
 import SIP
 
 /// What every call shares: configuration, the SIP endpoint, ports, prompts, records. Immutable or thread-safe.
@@ -23,6 +24,8 @@ final class GatewayServices: Sendable {
     let verifier: IdentityVerifier?
     /// Entered when a call is admitted, left when its record is written: shutdown waits on it.
     let callsInFlight = DispatchGroup()
+    /// HTTP client for payment sinks, when any is configured (globally or on a route).
+    let paymentClient: PaymentSinkClient?
     // Set once in `Gateway.start` before any event can arrive.
     nonisolated(unsafe) var sip: SIPEndpoint!
 
@@ -33,6 +36,15 @@ final class GatewayServices: Sendable {
         self.portPool = RTPPortPool(range: configuration.media.rtpPorts)
         self.prompts = prompts
         self.recordWriter = recordWriter
+        let sinks = configuration.secureCapture.sink != nil || configuration.dialplan.routes.contains { $0.secureCapture?.sink != nil }
+        self.paymentClient = sinks ? PaymentSinkClient() : nil
+    }
+
+    /// A call's secure-capture state for its route: the route's settings over the global ones.
+    func secureCapture(for route: Dialplan.Route) -> CallSecureCapture {
+        let policy = SecureCaptureSettings.policy(global: configuration.secureCapture, route: route.secureCapture)
+        guard let configuration = policy.sink, let paymentClient else { return CallSecureCapture(policy: policy, sink: nil) }
+        return CallSecureCapture(policy: policy, sink: paymentClient.sink(for: configuration))
     }
 
     /// The call is over: write its record and forget it. Called on the call's loop.
@@ -100,6 +112,7 @@ public final class Gateway: Sendable {
         if services.callsInFlight.wait(timeout: .now() + 5) == .timedOut {
             services.logger.error("calls still open at shutdown; their records are incomplete", metadata: ["calls": "\(activeCalls)"])
         }
+        services.paymentClient?.shutdown()
         try? group.syncShutdownGracefully()
     }
 
@@ -251,13 +264,15 @@ private struct Admission: Sendable {
         } catch {
             return reject(400, "Bad Request", reason: "malformed SDP: \(error)")
         }
-        let negotiated: NegotiatedAudio
+        var negotiated: NegotiatedAudio
         switch AudioOfferAnswer().negotiate(offer: offer) {
         case .notAcceptable(let why):
             return reject(488, "Not Acceptable Here", reason: why)
         case .agreed(let agreed):
             negotiated = agreed
         }
+        let dtmf = route.dtmf ?? trunk.dtmf
+        if !dtmf.answersTelephoneEvent { negotiated.telephoneEventPayloadType = nil }
         let codec: AudioCodec = negotiated.encoding == "PCMA" ? .pcma : .pcmu
         let payloadCodec = AudioCodec(name: codec.name, payloadType: negotiated.payloadType, clockRate: 8000, law: codec.law)
         record.codec = codec.name
@@ -269,7 +284,7 @@ private struct Admission: Sendable {
         let call = Call(
             leg: invite.leg, eventLoop: loop, services: services, negotiated: negotiated, codec: payloadCodec,
             symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
-            makeAgent: makeAgent)
+            secureCapture: services.secureCapture(for: route), dtmf: dtmf, makeAgent: makeAgent)
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }
         logger.info("INVITE accepted", metadata: [

@@ -41,6 +41,8 @@ public struct GatewayConfiguration: Sendable {
         public var trustVerstat = false
         /// Use the carrier's verstat even when an Identity header is present.
         public var preferVerstat = false
+        /// How DTMF travels on this trunk's calls (routes may override it).
+        public var dtmf = DTMFMode.auto
     }
 
     /// STIR/SHAKEN verification of inbound calls; nil when not configured (verdicts are then absent, or the
@@ -60,6 +62,8 @@ public struct GatewayConfiguration: Sendable {
     public var agentConnectTimeoutMilliseconds = GatewayConfiguration.defaultAgentConnectTimeoutMilliseconds
     public var trunks: [Trunk] = []
     public var dialplan = Dialplan(routes: [])
+    /// Secure capture (PCI) defaults for every route: the payment sink and whether last-four may be revealed.
+    public var secureCapture = SecureCaptureSettings()
 
     /// Long enough for a caller on hold with silence suppression to keep sending comfort noise or keepalives.
     public static let defaultInactivityTimeoutSeconds = 30
@@ -74,7 +78,7 @@ public struct GatewayConfiguration: Sendable {
     public static func load(path: String) throws -> GatewayConfiguration {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         let root = try ConfigNode.load(yaml: try read(path), file: path)
-        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan"])
+        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan", "secure_capture"])
         var config = GatewayConfiguration()
 
         if let sip = keys["sip"] {
@@ -121,6 +125,7 @@ public struct GatewayConfiguration: Sendable {
         if let records = keys["call_records"] { config.callRecords = resolve(try records.string(), against: base) }
         config.prompts = resolve(try keys["prompts"]?.string() ?? config.prompts, against: base)
         if let timeout = keys["agent_connect_timeout_ms"] { config.agentConnectTimeoutMilliseconds = try timeout.int(in: 100...60000) }
+        if let capture = keys["secure_capture"] { config.secureCapture = try SecureCaptureSettings.parse(capture, onRoute: false) }
 
         let trunksNode = try keys["trunks"].required("trunks", in: root)
         for trunkNode in try trunksNode.sequence() {
@@ -161,7 +166,7 @@ public struct GatewayConfiguration: Sendable {
     }
 
     private static func parseTrunk(_ node: ConfigNode) throws -> Trunk {
-        let fields = try node.mapping(allowed: ["name", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat"])
+        let fields = try node.mapping(allowed: ["name", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat", "dtmf"])
         let name = try fields["name"].required("name", in: node).string()
         let allowNode = try fields["allow"].required("allow", in: node)
         var allow: [CIDR] = []
@@ -175,6 +180,7 @@ public struct GatewayConfiguration: Sendable {
         if let verify = fields["verify_identity"] { trunk.verifyIdentity = try verify.bool() }
         if let trust = fields["trust_verstat"] { trunk.trustVerstat = try trust.bool() }
         if let prefer = fields["prefer_verstat"] { trunk.preferVerstat = try prefer.bool() }
+        if let dtmf = fields["dtmf"] { trunk.dtmf = try DTMFMode.parse(dtmf) }
         return trunk
     }
 

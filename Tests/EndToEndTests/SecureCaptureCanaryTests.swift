@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+import TrunklineTestSupport
+
+@testable import Media
+
+/// The canary: a test card number pressed during secure capture over each DTMF transport must reach the payment
+/// sink exactly once per call and appear nowhere else the gateway writes — its debug log, its call records, and
+/// every message the agent received — not even as a run of five of its digits. The agent's audio must carry no
+/// key tone.
+@Suite("Secure capture canary", .serialized)
+struct SecureCaptureCanaryTests {
+    /// Luhn-valid, made up for this test (not a published test PAN, so a grep hit can only come from here).
+    static let pan = "5392746103582741"
+    /// After the capture ends with `#`, these keys reach the agent as ordinary `dtmf` events.
+    static let after = "*#"
+    static let speech = makeMuLawTone(frequency: 440, amplitude: 6000, count: 2400)
+
+    enum Transport: String, CaseIterable {
+        case rfc4733, info, inband
+    }
+
+    @Test func theCardNumberReachesOnlyThePaymentSink() async throws {
+        let sink = try await PaymentSinkServer.start()
+        let agent = try await RecordingAgentServer.start()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 20), trunks: CallFlowTests.localTrunk,
+            routes: """
+                  - name: pay
+                    agent: { url: "\(agent.url(path: "/pay"))" }
+                    secure_capture:
+                      sink: { url: "\(sink.url)", secret: "\(sink.secretText)", allow_http: true }
+                      reveal_last4: true
+                      on_answer: { max_digits: 19, min_digits: 12, finish_key: "#", reveal_last4: true, card_number: true, reference: canary, inter_digit_timeout_ms: 20000 }
+                """)
+
+        var callSids: [String] = []
+        var agentMessages: [String] = []
+        for transport in Transport.allCases {
+            let scenario = try Self.scenario(for: transport)
+            async let sipp = Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "pay", timeoutSeconds: 60)
+            let connection = try await agent.waitForConnection(timeout: .seconds(15))
+            let start = try await connection.waitForEvent(named: "start", timeout: .seconds(5))
+            callSids.append(try #require(start["start"]?["callSid"]?.string))
+            let result = try await connection.waitUntil(timeout: .seconds(40)) { messages in
+                messages.contains { $0["secureCapture"]?["state"]?.string == "result" }
+            }.first { $0["secureCapture"]?["state"]?.string == "result" }
+            let outcome = try #require(result?["secureCapture"], "\(transport): no result")
+            #expect(outcome["status"]?.string == "success", "\(transport): \(outcome)")
+            #expect(outcome["endedBy"]?.string == "finishKey")
+            #expect(outcome["count"]?.number == 16)
+            #expect(outcome["luhnValid"] == .bool(true))
+            #expect(outcome["last4"]?.string == "2741")
+            #expect(outcome["token"]?.string == "tok_test")
+            #expect(outcome["reference"]?.string == "sink-ref")
+
+            // Outside the capture, keys reach the agent as always.
+            let keys = try await connection.waitForEvents(named: "dtmf", count: Self.after.count, timeout: .seconds(20))
+            #expect(keys.map { $0["dtmf"]?["digit"]?.string ?? "" }.joined() == Self.after, "\(transport)")
+            try await connection.sendText(#"{"event":"hangup","hangup":{"reason":"payment taken"}}"#)
+            _ = try await connection.waitForEvent(named: "stop", timeout: .seconds(10))
+            let finished = try await sipp
+            #expect(finished.exitCode == 0, "\(transport): \(finished.output)")
+
+            let messages = connection.received
+            agentMessages += messages.map(\.text)
+            // Masked progress only: one `*` per key, counting up.
+            let masked = messages.filter { $0["secureCapture"]?["state"]?.string == "digit" }
+            #expect(masked.map { $0["secureCapture"]?["masked"]?.string ?? "" } == (1...16).map { String(repeating: "*", count: $0) })
+            // No key tone in what the agent heard (the RFC 4733 caller leaked 60 ms of each tone in-band).
+            let heard = Self.detectedKeys(inMediaOf: messages)
+            #expect(heard.allSatisfy { !$0.isNumber }, "\(transport): the agent's audio carried key tones '\(heard)'")
+        }
+
+        // The sink got the number once per call, signed, for the right call.
+        let requests = try await sink.waitForRequests(3)
+        #expect(requests.count == 3)
+        for (request, callSid) in zip(requests, callSids) {
+            #expect(request.signatureValid)
+            #expect(request.json?["digits"]?.string == Self.pan)
+            #expect(request.json?["callSid"]?.string == callSid)
+            #expect(request.json?["reference"]?.string == "canary")
+        }
+
+        let records = try await gateway.waitForCallRecords(3)
+        for record in records {
+            let captures = try #require(record["secure_capture"] as? [[String: Any]])
+            #expect(captures.count == 1)
+            #expect(captures.first?["status"] as? String == "success")
+            #expect(captures.first?["digits"] as? Int == 16)
+            #expect(record["digits_received"] as? Int == Self.after.count)
+        }
+
+        // The grep: every output, for the number and for any run of five of its digits.
+        gateway.stop()
+        let outputs = [
+            ("gateway log", gateway.log),
+            ("call records", (try? String(contentsOfFile: gateway.callRecordsPath, encoding: .utf8)) ?? ""),
+            ("agent messages", agentMessages.joined(separator: "\n")),
+        ]
+        #expect(gateway.log.contains("secure capture ended"), "the log must be at debug level and cover the captures")
+        for (name, text) in outputs {
+            #expect(!text.isEmpty, "\(name) is empty")
+            for run in Self.runs where text.contains(run) {
+                Issue.record("\(name) contains '\(run)', a run of the card number")
+            }
+        }
+        await sink.shutdown()
+        try await agent.shutdown()
+    }
+
+    /// Every run of five consecutive digits of the number (the whole number contains them all).
+    static var runs: [String] {
+        let digits = Array(pan)
+        return (0...(digits.count - 5)).map { String(digits[$0..<($0 + 5)]) }
+    }
+
+    /// Keys an in-band detector finds in the agent's `media` audio.
+    static func detectedKeys(inMediaOf messages: [RecordingAgentServer.ReceivedMessage]) -> String {
+        let detector = InbandDTMFDetector()!
+        var keys = ""
+        for message in messages where message.event == "media" {
+            guard let payload = Data(base64Encoded: message["media"]?["payload"]?.string ?? ""), payload.count == 160 else { continue }
+            let pcm = payload.map(MuLawReference.decode)
+            pcm.withUnsafeBufferPointer { detector.process($0) { keys.append($0) } }
+        }
+        return keys
+    }
+
+    /// The caller's scenario for one transport, written to a temp folder (with its pcap when it plays one).
+    static func scenario(for transport: Transport) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("canary-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let pressed = pan + "#" + after
+        let withEvents = "      m=audio [media_port] RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-16"
+        switch transport {
+        case .rfc4733, .inband:
+            var pcap = RTPPcap()
+            pcap.audio(speech)
+            if transport == .rfc4733 {
+                try pcap.events(pressed, leakMs: 60)
+            } else {
+                pcap.audio(DTMFSignal.muLaw(pressed, toneMs: 100, gapMs: 100))
+            }
+            pcap.audio(speech)
+            let path = directory.appendingPathComponent("\(transport).pcap").path
+            try pcap.write(to: path)
+            return try Sipp.callScenario(
+                media: transport == .rfc4733 ? withEvents : "      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000",
+                part: "  <nop><action><exec play_pcap_audio=\"\(path)\"/></action></nop>", ending: .awaitBye,
+                in: directory, name: "\(transport)")
+        case .info:
+            return try Sipp.callScenario(
+                media: withEvents, part: try Sipp.perKey("info_key.xml.fragment", keys: pressed), ending: .awaitBye,
+                in: directory, name: "info")
+        }
+    }
+}
