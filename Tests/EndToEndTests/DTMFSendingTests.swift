@@ -71,4 +71,22 @@ struct DTMFSendingTests {
         }
         try await agent.shutdown()
     }
+
+    /// `dtmf: rfc4733` takes keys only from the RTP: of a caller's RFC 2833 "1" and INFO "1", "2", "3", the agent
+    /// gets the "1" alone.
+    @Test func aRouteSetToRFC4733IgnoresINFOKeys() async throws {
+        let agent = try await RecordingAgentServer.start()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 20), trunks: CallFlowTests.localTrunk,
+            routes: "  - name: events\n    dtmf: rfc4733\n    agent: { url: \"\(agent.url(path: "/ws"))\" }")
+        async let sipp = Sipp.run(
+            scenario: "info_dtmf.xml", gatewayPort: gateway.sipPort, service: "4000", holdMilliseconds: 1000,
+            keys: ["rtp_sink": "4000"])
+        let connection = try await agent.waitForConnection(timeout: .seconds(10))
+        _ = try await connection.waitForEvent(named: "stop", timeout: .seconds(15))
+        #expect(try await sipp.exitCode == 0)
+        #expect(connection.received.filter { $0.event == "dtmf" }.map { $0["dtmf"]?["digit"]?.string } == ["1"])
+        try await gateway.waitForLog("key ignored")
+        try await agent.shutdown()
+    }
 }
