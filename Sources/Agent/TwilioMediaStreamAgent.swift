@@ -555,7 +555,8 @@ private struct AgentMessage: Decodable {
             var options = SecureCaptureOptions()
             if let maxDigits { options.maxDigits = maxDigits }
             if let minDigits { options.minDigits = minDigits }
-            if let finishKey { options.finishKey = finishKey.count == 1 ? finishKey.first : (finishKey.isEmpty ? nil : "?") }
+            // "" means no finish key; anything longer than one key becomes a non-key that validation refuses.
+            if let finishKey { options.finishKey = finishKey.count <= 1 ? finishKey.first : "?" }
             if let timeoutMs { options.totalTimeout = .milliseconds(Int64(clamping: timeoutMs)) }
             if let interDigitTimeoutMs { options.interDigitTimeout = .milliseconds(Int64(clamping: interDigitTimeoutMs)) }
             if let revealLast4 { options.revealLast4 = revealLast4 }

@@ -34,10 +34,13 @@ struct SecureCaptureCanaryTests {
                       on_answer: { max_digits: 19, min_digits: 12, finish_key: "#", reveal_last4: true, card_number: true, reference: canary, inter_digit_timeout_ms: 20000 }
                 """)
 
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("canary-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
         var callSids: [String] = []
         var agentMessages: [String] = []
         for transport in Transport.allCases {
-            let scenario = try Self.scenario(for: transport)
+            let scenario = try Self.scenario(for: transport, in: directory)
             async let sipp = Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "pay", timeoutSeconds: 60)
             let connection = try await agent.waitForConnection(timeout: .seconds(15))
             let start = try await connection.waitForEvent(named: "start", timeout: .seconds(5))
@@ -127,10 +130,8 @@ struct SecureCaptureCanaryTests {
         return keys
     }
 
-    /// The caller's scenario for one transport, written to a temp folder (with its pcap when it plays one).
-    static func scenario(for transport: Transport) throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("canary-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    /// The caller's scenario for one transport, written to `directory` (with its pcap when it plays one).
+    static func scenario(for transport: Transport, in directory: URL) throws -> String {
         let pressed = pan + "#" + after
         let withEvents = "      m=audio [media_port] RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-16"
         switch transport {
