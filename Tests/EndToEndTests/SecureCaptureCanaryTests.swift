@@ -112,6 +112,90 @@ struct SecureCaptureCanaryTests {
         try await agent.shutdown()
     }
 
+    /// The agent's side: `startSecureCapture` and `stopSecureCapture` over the WebSocket. The caller (sipp) presses
+    /// keys by SIP INFO only once the agent has seen the capture start and sent it a go signal (an INFO from the
+    /// gateway, `sendDigits` on a `dtmf: info` route), so nothing depends on timing. The sink refuses the first
+    /// capture; the agent stops the second one halfway.
+    @Test func theAgentStartsAndStopsCapturesAndASinkRefusalIsAFailure() async throws {
+        let sink = try await PaymentSinkServer.start(replies: [.status(422, body: #"{"error":"declined"}"#)])
+        let agent = try await RecordingAgentServer.start()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 20), trunks: CallFlowTests.localTrunk,
+            routes: """
+                  - name: pay
+                    dtmf: info
+                    agent: { url: "\(agent.url(path: "/pay"))" }
+                    secure_capture:
+                      sink: { url: "\(sink.url)", secret: "\(sink.secretText)", allow_http: true }
+                """)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("capture-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let part = try Sipp.perKey("info_receive.xml.fragment", keys: "1") + Sipp.perKey("info_key.xml.fragment", keys: Self.pan)
+            + Sipp.perKey("info_receive.xml.fragment", keys: "2") + Sipp.perKey("info_key.xml.fragment", keys: "53", firstCSeq: 2 + Self.pan.count)
+        let scenario = try Sipp.callScenario(
+            media: "      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000", part: part, ending: .awaitBye,
+            in: directory, name: "agent-capture")
+        async let sipp = Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "pay", timeoutSeconds: 60)
+        let connection = try await agent.waitForConnection(timeout: .seconds(10))
+        _ = try await connection.waitForEvent(named: "start")
+
+        // A stop with nothing to stop is refused.
+        try await connection.sendText(#"{"event":"stopSecureCapture"}"#)
+        let refused = try await connection.waitForEvent(named: "error")
+        #expect(refused["error"]?["message"]?.string == "no secure capture is active")
+
+        try await connection.sendText(
+            #"{"event":"startSecureCapture","secureCapture":{"maxDigits":16,"minDigits":16,"reference":"first","cardNumber":true,"revealLast4":true}}"#)
+        _ = try await connection.waitUntil { Self.states($0).contains { $0["state"]?.string == "started" } }
+        try await connection.sendText(#"{"event":"sendDigits","sendDigits":{"digits":"1"}}"#)
+        let first = try await connection.waitUntil(timeout: .seconds(20)) { Self.states($0).contains { $0["state"]?.string == "result" } }
+        let failure = try #require(Self.states(first).first { $0["state"]?.string == "result" })
+        #expect(failure["status"]?.string == "failure")
+        #expect(failure["endedBy"]?.string == "maxDigits")
+        #expect(failure["error"]?.string == "payment sink refused the submission: HTTP 422")
+        #expect(failure["luhnValid"] == .bool(true))
+        #expect(failure["last4"] == nil, "the route does not allow last-four")
+
+        try await connection.sendText(#"{"event":"startSecureCapture","secureCapture":{"reference":"second"}}"#)
+        _ = try await connection.waitUntil { Self.states($0).filter { $0["state"]?.string == "started" }.count == 2 }
+        try await connection.sendText(#"{"event":"sendDigits","sendDigits":{"digits":"2"}}"#)
+        _ = try await connection.waitUntil(timeout: .seconds(20)) { messages in
+            Self.states(messages).last.map { $0["state"]?.string == "digit" && $0["count"] == .number(2) } ?? false
+        }
+        try await connection.sendText(#"{"event":"stopSecureCapture"}"#)
+        let second = try await connection.waitUntil { Self.states($0).filter { $0["state"]?.string == "result" }.count == 2 }
+        let cancelled = try #require(Self.states(second).last)
+        #expect(cancelled == .object([
+            "state": .string("result"), "status": .string("cancelled"), "endedBy": .string("stopped"), "count": .number(2),
+            "reference": .string("second"),
+        ]))
+        try await connection.sendText(#"{"event":"hangup"}"#)
+        #expect(try await sipp.exitCode == 0)
+        #expect(connection.received.filter { $0.event == "dtmf" }.isEmpty, "every key was the captures'")
+
+        let requests = try await sink.waitForRequests(1)
+        #expect(requests.count == 1 && requests[0].signatureValid && requests[0].json?["digits"]?.string == Self.pan)
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        let captures = try #require(record["secure_capture"] as? [[String: Any]])
+        #expect(captures.map { $0["status"] as? String } == ["failure", "cancelled"])
+        #expect(captures.map { $0["digits"] as? Int } == [16, 2])
+        #expect(captures.first?["sink_attempts"] as? Int == 1)
+        gateway.stop()
+        for (name, text) in [("gateway log", gateway.log), ("agent messages", connection.received.map(\.text).joined(separator: "\n"))] {
+            for run in Self.runs where text.contains(run) {
+                Issue.record("\(name) contains '\(run)', a run of the card number")
+            }
+        }
+        await sink.shutdown()
+        try await agent.shutdown()
+    }
+
+    /// The `secureCapture` objects of the agent's messages, in order.
+    static func states(_ messages: [RecordingAgentServer.ReceivedMessage]) -> [JSONValue] {
+        messages.compactMap { $0["secureCapture"] }
+    }
+
     /// Every run of five consecutive digits of the number (the whole number contains them all).
     static var runs: [String] {
         let digits = Array(pan)
