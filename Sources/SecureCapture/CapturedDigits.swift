@@ -3,7 +3,8 @@
 /// many digits there are, so an accidental `"\(digits)"` in a log or error message leaks nothing. The only way
 /// to the keys themselves is `withUnsafeKeys`, used to build the payment sink's request body.
 ///
-/// The storage is zeroed by `erase()` (best effort: Swift may have copied the array when it grew).
+/// `erase()` zeroes the storage when this value is its only owner (best effort: a shared copy is copied, then
+/// zeroed); digits handed to the sink are released, not zeroed, when the submission ends.
 public struct CapturedDigits: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     private var keys: [UInt8]
 

@@ -97,8 +97,7 @@ public final class WebhookPaymentSink: Sendable {
     /// Submits `digits`, retrying as configured. Never throws and never puts a digit in its outcome.
     public func submit(_ digits: CapturedDigits, callSid: String, reference: String?, now: Date = Date()) async -> PaymentSinkOutcome {
         let id = Self.submissionID()
-        var body = Self.body(id: id, callSid: callSid, reference: reference, digits: digits, timestamp: Int(now.timeIntervalSince1970))
-        defer { body.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+        let body = Self.body(id: id, callSid: callSid, reference: reference, digits: digits, timestamp: Int(now.timeIntervalSince1970))
         let signature = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: configuration.secret))
         var request = HTTPClientRequest(url: configuration.url)
         request.method = .POST
@@ -239,7 +238,8 @@ public final class PaymentSinkClient: Sendable {
     }
 }
 
-/// The test a leak check uses: whether text carries a run of more than four consecutive captured keys.
+/// Whether text carries a run of more than four consecutive captured keys (how the sink's answer is checked
+/// before the agent may see it).
 public enum DigitLeak {
     /// Runs longer than this may not appear anywhere but the sink (four: the most PCI DSS 3.4.1 allows shown).
     public static let allowedRun = 4

@@ -169,8 +169,6 @@ public struct SecureCaptureMachine: Sendable {
         state = .submitting(Submitted(
             endedBy: reason, count: count, luhnValid: luhnValid, last4: revealLast4 ? capture.digits.lastFour : nil,
             reference: options.reference))
-        let digits = capture.digits
-        capture.digits.erase()
-        return [.submit(digits, reference: options.reference)]
+        return [.submit(capture.digits, reference: options.reference)]
     }
 }
