@@ -191,6 +191,49 @@ struct SecureCaptureCanaryTests {
         try await agent.shutdown()
     }
 
+    /// The gateway's timer ends a capture whose caller stops pressing: too few keys is a failure, nothing is
+    /// submitted, and the keys after it are ordinary again.
+    @Test func aCallerWhoStopsPressingTimesTheCaptureOut() async throws {
+        let sink = try await PaymentSinkServer.start()
+        let agent = try await RecordingAgentServer.start()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 20), trunks: CallFlowTests.localTrunk,
+            routes: """
+                  - name: pay
+                    dtmf: info
+                    agent: { url: "\(agent.url(path: "/pay"))" }
+                    secure_capture:
+                      sink: { url: "\(sink.url)", secret: "\(sink.secretText)", allow_http: true }
+                      on_answer: { min_digits: 12, inter_digit_timeout_ms: 400 }
+                """)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("timeout-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Three keys, then (once the agent has seen the result and sends "9" as a go signal) one more.
+        let part = try Sipp.perKey("info_key.xml.fragment", keys: "539") + Sipp.perKey("info_receive.xml.fragment", keys: "9")
+            + Sipp.perKey("info_key.xml.fragment", keys: "7", firstCSeq: 5)
+        let scenario = try Sipp.callScenario(
+            media: "      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000", part: part, ending: .awaitBye,
+            in: directory, name: "timeout")
+        async let sipp = Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "pay", timeoutSeconds: 30)
+        let connection = try await agent.waitForConnection(timeout: .seconds(10))
+        let ended = try await connection.waitUntil(timeout: .seconds(10)) { Self.states($0).contains { $0["state"]?.string == "result" } }
+        let result = try #require(Self.states(ended).first { $0["state"]?.string == "result" })
+        #expect(result == .object([
+            "state": .string("result"), "status": .string("failure"), "endedBy": .string("interDigitTimeout"),
+            "count": .number(3), "error": .string("3 digits captured, at least 12 needed"),
+        ]))
+        #expect(Self.states(ended).filter { $0["state"]?.string == "digit" }.count == 3)
+        try await connection.sendText(#"{"event":"sendDigits","sendDigits":{"digits":"9"}}"#)
+        let key = try await connection.waitForEvent(named: "dtmf", timeout: .seconds(10))
+        #expect(key["dtmf"]?["digit"]?.string == "7")
+        try await connection.sendText(#"{"event":"hangup"}"#)
+        #expect(try await sipp.exitCode == 0)
+        #expect(sink.requests.isEmpty)
+        await sink.shutdown()
+        try await agent.shutdown()
+    }
+
     /// The `secureCapture` objects of the agent's messages, in order.
     static func states(_ messages: [RecordingAgentServer.ReceivedMessage]) -> [JSONValue] {
         messages.compactMap { $0["secureCapture"] }
