@@ -83,12 +83,16 @@ extension Call {
         }
     }
 
-    /// The call is over: a capture under way is discarded. Returns false when the record must wait for the sink.
-    func endSecureCapture() -> Bool {
+    /// The call is over: a capture under way is discarded.
+    func endSecureCapture() {
         perform(secureCapture.machine.callEnded())
         secureCapture.timer?.cancel()
         secureCapture.timer = nil
         secureCapture.silencer = nil
+    }
+
+    /// False while a submission is under way: `sinkAnswered` writes the record once the sink has answered.
+    func recordMayBeWritten() -> Bool {
         guard secureCapture.submissionsInFlight == 0 else {
             secureCapture.recordWaitsForSink = true
             return false

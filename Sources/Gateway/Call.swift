@@ -60,6 +60,9 @@ final class Call {
     ) {
         self.secureCapture = secureCapture
         self.dtmf = dtmf
+        // `info` and `inband` answer without telephone-event, so the caller's phone uses the chosen transport.
+        var negotiated = negotiated
+        if !dtmf.answersTelephoneEvent { negotiated.telephoneEventPayloadType = nil }
         self.symmetricRTP = symmetricRTP
         self.ringMilliseconds = ringMilliseconds
         self.leg = leg
@@ -162,7 +165,7 @@ final class Call {
             record.hangupBy = record.hangupBy ?? "gateway"
             record.hangupReason = record.hangupReason ?? "dialog failed: \(status) \(phrase)"
         }
-        let recordNow = endSecureCapture()
+        endSecureCapture()
         if let agent {
             agent.stop(reason: record.hangupReason ?? "call ended")
             self.agent = nil
@@ -171,7 +174,7 @@ final class Call {
         record.endTime = end
         if let answer = record.answerTime { record.durationSeconds = (end.timeIntervalSince(answer) * 1000).rounded() / 1000 }
         guard let rtp else {
-            if recordNow { services.finish(self) }
+            services.finish(self)
             return
         }
         self.rtp = nil
@@ -181,7 +184,7 @@ final class Call {
         record.bytesIn = stats.bytesReceived
         record.bytesOut = stats.bytesSent
         record.packetsLost = stats.packetsLost
-        rtp.close().whenComplete { [self] _ in if recordNow { services.finish(self) } }
+        rtp.close().whenComplete { [self] _ in services.finish(self) }
     }
 
     /// A key press from any transport; the same press sent two ways reaches the agent once.

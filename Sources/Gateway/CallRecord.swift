@@ -30,14 +30,14 @@ public struct CallRecord: Codable, Sendable, Equatable {
     public var bytesOut = 0
     public var packetsLost = 0
     public var digitsReceived = 0
+    /// Secure captures (PCI) on this call: result, ending and number of keys each; never a key.
+    public var secureCapture: [SecureCaptureRecord]?
     /// Caller identity (STIR/SHAKEN): valid, invalid or absent; attestation; RFC 8224 reason code; local or carrier.
     public var stirStatus: String?
     public var stirAttestation: String?
     public var stirReasonCode: Int?
     public var stirReason: String?
     public var stirSource: String?
-    /// Secure captures (PCI) on this call: result, ending and number of keys each; never a key.
-    public var secureCapture: [SecureCaptureRecord]?
 
     mutating func identity(_ verdict: IdentityVerdict) {
         stirStatus = verdict.status.rawValue
@@ -54,9 +54,9 @@ public struct CallRecord: Codable, Sendable, Equatable {
         case hangupReason = "hangup_reason", agentFailure = "agent_failure", codec
         case packetsIn = "packets_in", packetsOut = "packets_out", bytesIn = "bytes_in", bytesOut = "bytes_out"
         case packetsLost = "packets_lost", digitsReceived = "digits_received"
+        case secureCapture = "secure_capture"
         case stirStatus = "stir_status", stirAttestation = "stir_attestation", stirReasonCode = "stir_reason_code"
         case stirReason = "stir_reason", stirSource = "stir_source"
-        case secureCapture = "secure_capture"
     }
 }
 

@@ -49,6 +49,8 @@ final class GatewayServices: Sendable {
 
     /// The call is over: write its record and forget it. Called on the call's loop.
     func finish(_ call: Call) {
+        // Digits still on their way to the payment sink: the record waits for its answer (Call+SecureCapture).
+        guard call.recordMayBeWritten() else { return }
         calls.withLockedValue { $0[call.leg] = nil }
         write(call.record)
         callsInFlight.leave()
@@ -264,15 +266,13 @@ private struct Admission: Sendable {
         } catch {
             return reject(400, "Bad Request", reason: "malformed SDP: \(error)")
         }
-        var negotiated: NegotiatedAudio
+        let negotiated: NegotiatedAudio
         switch AudioOfferAnswer().negotiate(offer: offer) {
         case .notAcceptable(let why):
             return reject(488, "Not Acceptable Here", reason: why)
         case .agreed(let agreed):
             negotiated = agreed
         }
-        let dtmf = route.dtmf ?? trunk.dtmf
-        if !dtmf.answersTelephoneEvent { negotiated.telephoneEventPayloadType = nil }
         let codec: AudioCodec = negotiated.encoding == "PCMA" ? .pcma : .pcmu
         let payloadCodec = AudioCodec(name: codec.name, payloadType: negotiated.payloadType, clockRate: 8000, law: codec.law)
         record.codec = codec.name
@@ -284,7 +284,7 @@ private struct Admission: Sendable {
         let call = Call(
             leg: invite.leg, eventLoop: loop, services: services, negotiated: negotiated, codec: payloadCodec,
             symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
-            secureCapture: services.secureCapture(for: route), dtmf: dtmf, makeAgent: makeAgent)
+            secureCapture: services.secureCapture(for: route), dtmf: route.dtmf ?? trunk.dtmf, makeAgent: makeAgent)
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }
         logger.info("INVITE accepted", metadata: [

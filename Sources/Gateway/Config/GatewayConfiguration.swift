@@ -35,14 +35,14 @@ public struct GatewayConfiguration: Sendable {
         public var allow: [CIDR]
         /// Send RTP to where the peer's RTP comes from (NAT-friendly) rather than to its SDP address.
         public var symmetricRTP = true
+        /// How DTMF travels on this trunk's calls (routes may override it).
+        public var dtmf = DTMFMode.auto
         /// Verify Identity headers (STIR/SHAKEN) on this trunk's calls, when `identity` is configured.
         public var verifyIdentity = true
         /// Believe this carrier's verstat (X-Twilio-VerStat, `verstat` on P-Asserted-Identity or From).
         public var trustVerstat = false
         /// Use the carrier's verstat even when an Identity header is present.
         public var preferVerstat = false
-        /// How DTMF travels on this trunk's calls (routes may override it).
-        public var dtmf = DTMFMode.auto
     }
 
     /// STIR/SHAKEN verification of inbound calls; nil when not configured (verdicts are then absent, or the
@@ -177,10 +177,10 @@ public struct GatewayConfiguration: Sendable {
         }
         var trunk = Trunk(name: name, allow: allow)
         if let symmetric = fields["symmetric_rtp"] { trunk.symmetricRTP = try symmetric.bool() }
+        if let dtmf = fields["dtmf"] { trunk.dtmf = try DTMFMode.parse(dtmf) }
         if let verify = fields["verify_identity"] { trunk.verifyIdentity = try verify.bool() }
         if let trust = fields["trust_verstat"] { trunk.trustVerstat = try trust.bool() }
         if let prefer = fields["prefer_verstat"] { trunk.preferVerstat = try prefer.bool() }
-        if let dtmf = fields["dtmf"] { trunk.dtmf = try DTMFMode.parse(dtmf) }
         return trunk
     }
 
