@@ -234,6 +234,39 @@ struct SecureCaptureCanaryTests {
         try await agent.shutdown()
     }
 
+    /// A caller who hangs up while the sink is still working: the call record waits for the sink's answer (here a
+    /// timeout) instead of losing it.
+    @Test func theRecordWaitsForASinkStillWorkingWhenTheCallerHangsUp() async throws {
+        let sink = try await PaymentSinkServer.start(replies: [.stall])
+        let agent = try await RecordingAgentServer.start()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 20), trunks: CallFlowTests.localTrunk,
+            routes: """
+                  - name: pay
+                    agent: { url: "\(agent.url(path: "/pay"))" }
+                    secure_capture:
+                      sink: { url: "\(sink.url)", secret: "\(sink.secretText)", allow_http: true, timeout_ms: 1000, retries: 0 }
+                      on_answer: { min_digits: 4 }
+                """)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hangup-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let scenario = try Sipp.callScenario(
+            media: "      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000",
+            part: try Sipp.perKey("info_key.xml.fragment", keys: "5392#"), ending: .callerBye, in: directory, name: "hangup")
+        let result = try await Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "pay", timeoutSeconds: 30)
+        #expect(result.exitCode == 0, "\(result.output)")
+        _ = try await sink.waitForRequests(1)
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        #expect(record["hangup_by"] as? String == "caller")
+        let captures = try #require(record["secure_capture"] as? [[String: Any]])
+        #expect(captures.first?["status"] as? String == "timeout")
+        #expect(captures.first?["digits"] as? Int == 4)
+        #expect(captures.first?["sink_attempts"] as? Int == 1)
+        await sink.shutdown()
+        try await agent.shutdown()
+    }
+
     /// The `secureCapture` objects of the agent's messages, in order.
     static func states(_ messages: [RecordingAgentServer.ReceivedMessage]) -> [JSONValue] {
         messages.compactMap { $0["secureCapture"] }
