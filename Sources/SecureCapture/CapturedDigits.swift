@@ -17,7 +17,6 @@ public struct CapturedDigits: Sendable, Equatable, CustomStringConvertible, Cust
     init(ascii: [UInt8]) { keys = ascii }
 
     public var count: Int { keys.count }
-    public var isEmpty: Bool { keys.isEmpty }
 
     mutating func append(_ key: Character) {
         guard let ascii = key.asciiValue else { return }
