@@ -52,7 +52,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "Media",
+                "Media", "SecureCapture",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -76,12 +76,24 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "SIP", "Media", "Agent", "Identity", "Compliance",
+                "SIP", "Media", "Agent", "Identity", "Compliance", "SecureCapture",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // PCI secure capture: the capture state machine, the signed payment-sink webhook, Luhn; no digit leaves it
+        // except in the sink's request body.
+        .target(
+            name: "SecureCapture",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The admin HTTP API, including Twilio's REST call resource so Twilio-configured bots can hang up.
@@ -126,6 +138,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Tests/Support"
         ),
@@ -136,10 +149,10 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "MediaTests", dependencies: ["Media"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "TrunklineTestSupport"]),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio")]
+            dependencies: ["Agent", "SecureCapture", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Identity", "Compliance"]),
         .testTarget(
@@ -163,6 +176,10 @@ let package = Package(
         .testTarget(
             name: "ComplianceTests",
             dependencies: ["Compliance", "ComplianceCrashHelper", "TrunklineTestSupport", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .testTarget(
+            name: "SecureCaptureTests",
+            dependencies: ["SecureCapture", "TrunklineTestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -1,4 +1,5 @@
 import NIOCore
+import SecureCapture
 
 /// What an agent knows about the call it serves. Plain values: built by the gateway, read by any agent.
 public struct CallContext: Sendable, Equatable {
@@ -68,6 +69,11 @@ public protocol AgentCallControl: AnyObject {
     func agentSendDigits(_ digits: String) throws
     /// The agent cannot serve the call; the gateway plays its fallback prompt and hangs up.
     func agentFailed(_ failure: AgentFailure)
+    /// Starts secure capture (PCI mode): keys go to the payment sink, the agent gets `secureCapture` updates.
+    /// Throws with a reason the agent can be told (already capturing, no sink on this route, bad options).
+    func agentStartSecureCapture(_ options: SecureCaptureOptions) throws
+    /// Ends secure capture; what was captured is discarded. Throws when no capture is active.
+    func agentStopSecureCapture() throws
 }
 
 /// An agent serving one call: the remote Twilio-Media-Streams client or an embedded agent.
@@ -85,4 +91,11 @@ public protocol CallAgent: AnyObject {
     func markPlayed(_ id: Int)
     /// The call is over (caller hung up, or the gateway ends it). The agent releases its resources.
     func stop(reason: String)
+    /// Secure capture progress: started, `*` per key (a count, never the key), the result.
+    func secureCapture(_ update: SecureCaptureUpdate)
+}
+
+extension CallAgent {
+    /// Agents that never start a capture (the scripted demo) have nothing to do with its progress.
+    public func secureCapture(_ update: SecureCaptureUpdate) {}
 }

@@ -9,6 +9,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import SecureCapture
 
 /// A remote agent reached over Twilio's bidirectional Media Streams protocol; confined to the call's `EventLoop`.
 ///
@@ -58,6 +59,11 @@ public final class TwilioMediaStreamAgent: CallAgent {
     private var samplesStreamed = 0
     private var nextMarkID = 1
     private var pendingMarks: [Int: String] = [:]
+    /// Secure-capture updates from before the stream opened (a route may capture from the answer), sent after
+    /// `start`: the agent must learn a capture's result even when it happened while it was connecting.
+    private var earlyCaptureUpdates: [SecureCaptureUpdate] = []
+    /// More than a whole capture's updates (started, 32 keys, result) twice over.
+    static let maxEarlyCaptureUpdates = 70
 
     private enum State {
         case idle
@@ -175,6 +181,17 @@ public final class TwilioMediaStreamAgent: CallAgent {
         }
     }
 
+    public func secureCapture(_ update: SecureCaptureUpdate) {
+        self.eventLoop.assertInEventLoop()
+        if case .connecting = self.state {
+            if self.earlyCaptureUpdates.count < Self.maxEarlyCaptureUpdates { self.earlyCaptureUpdates.append(update) }
+            return
+        }
+        self.sendText { buffer, sequenceNumber, streamSid in
+            TwilioStreamMessage.writeSecureCapture(into: &buffer, sequenceNumber: sequenceNumber, update: update, streamSid: streamSid)
+        }
+    }
+
     public func stop(reason: String) {
         self.eventLoop.assertInEventLoop()
         switch self.state {
@@ -236,6 +253,9 @@ public final class TwilioMediaStreamAgent: CallAgent {
                 into: &buffer, sequenceNumber: sequenceNumber, streamSid: streamSid, context: context
             )
         }
+        let early = self.earlyCaptureUpdates
+        self.earlyCaptureUpdates = []
+        for update in early { self.secureCapture(update) }
     }
 
     // MARK: - Outcomes
@@ -423,6 +443,18 @@ public final class TwilioMediaStreamAgent: CallAgent {
             } catch {
                 self.sendError(about: "sendDigits", message: "\(error)")
             }
+        case "startSecureCapture":
+            do {
+                try self.control?.agentStartSecureCapture(message.secureCapture?.options ?? SecureCaptureOptions())
+            } catch {
+                self.sendError(about: "startSecureCapture", message: "\(error)")
+            }
+        case "stopSecureCapture":
+            do {
+                try self.control?.agentStopSecureCapture()
+            } catch {
+                self.sendError(about: "stopSecureCapture", message: "\(error)")
+            }
         default:
             self.ignore("unknown event")
         }
@@ -507,11 +539,38 @@ private struct AgentMessage: Decodable {
     struct Mark: Decodable { var name: String? }
     struct Hangup: Decodable { var reason: String? }
     struct SendDigits: Decodable { var digits: String? }
+    /// `startSecureCapture` options; absent fields keep `SecureCaptureOptions`' defaults.
+    struct SecureCapture: Decodable {
+        var maxDigits: Int?
+        var minDigits: Int?
+        /// A DTMF key, or "" for none.
+        var finishKey: String?
+        var timeoutMs: Int?
+        var interDigitTimeoutMs: Int?
+        var revealLast4: Bool?
+        var reference: String?
+        var cardNumber: Bool?
+
+        var options: SecureCaptureOptions {
+            var options = SecureCaptureOptions()
+            if let maxDigits { options.maxDigits = maxDigits }
+            if let minDigits { options.minDigits = minDigits }
+            // "" means no finish key; anything longer than one key becomes a non-key that validation refuses.
+            if let finishKey { options.finishKey = finishKey.count <= 1 ? finishKey.first : "?" }
+            if let timeoutMs { options.totalTimeout = .milliseconds(Int64(clamping: timeoutMs)) }
+            if let interDigitTimeoutMs { options.interDigitTimeout = .milliseconds(Int64(clamping: interDigitTimeoutMs)) }
+            if let revealLast4 { options.revealLast4 = revealLast4 }
+            options.reference = reference
+            if let cardNumber { options.cardNumber = cardNumber }
+            return options
+        }
+    }
     var event: String
     var media: Media?
     var mark: Mark?
     var hangup: Hangup?
     var sendDigits: SendDigits?
+    var secureCapture: SecureCapture?
 }
 
 // MARK: - Channel handlers

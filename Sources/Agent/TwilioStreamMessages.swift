@@ -1,6 +1,7 @@
 import Media
 import NIOCore
 import NIOWebSocket
+import SecureCapture
 
 // MARK: - Identifiers
 
@@ -261,6 +262,44 @@ enum TwilioStreamMessage {
         buffer.writeJSONString(event)
         buffer.writeStaticString(#","message":"#)
         buffer.writeJSONString(message)
+        buffer.writeStaticString("}}")
+    }
+
+    /// Extension: secure-capture progress. Carries counts, `*` masks, the sink's token and at most a route-allowed
+    /// last four; never a captured key.
+    static func writeSecureCapture(into buffer: inout ByteBuffer, sequenceNumber: Int, update: SecureCaptureUpdate, streamSid: String) {
+        buffer.writeStaticString(#"{"event":"secureCapture","sequenceNumber":""#)
+        buffer.writeDecimal(sequenceNumber)
+        buffer.writeStaticString(#"","streamSid":"#)
+        buffer.writeJSONString(streamSid)
+        switch update {
+        case .started(let reference):
+            buffer.writeStaticString(#","secureCapture":{"state":"started""#)
+            if let reference {
+                buffer.writeStaticString(#","reference":"#)
+                buffer.writeJSONString(reference)
+            }
+        case .digit(let count):
+            buffer.writeStaticString(#","secureCapture":{"state":"digit","masked":""#)
+            buffer.writeRepeatingByte(UInt8(ascii: "*"), count: count)
+            buffer.writeStaticString(#"","count":"#)
+            buffer.writeDecimal(count)
+        case .result(let result):
+            buffer.writeStaticString(#","secureCapture":{"state":"result","status":"#)
+            buffer.writeJSONString(result.status.rawValue)
+            buffer.writeStaticString(#","endedBy":"#)
+            buffer.writeJSONString(result.endedBy.rawValue)
+            buffer.writeStaticString(#","count":"#)
+            buffer.writeDecimal(result.count)
+            if let luhnValid = result.luhnValid {
+                buffer.writeStaticString(luhnValid ? #","luhnValid":true"# : #","luhnValid":false"#)
+            }
+            for (name, value) in [("last4", result.last4), ("token", result.token), ("reference", result.reference), ("error", result.error)] {
+                guard let value else { continue }
+                buffer.writeString(#",""# + name + #"":"#)
+                buffer.writeJSONString(value)
+            }
+        }
         buffer.writeStaticString("}}")
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Media
 import NIOCore
+import SecureCapture
 import SIP
 
 /// One call, inbound or placed by us: its RTP stream, its agent and its record.
@@ -39,12 +40,18 @@ final class Call {
     var record: CallRecord
     var phase = Phase.settingUp
     var rtp: RTPSession?
-    private var agent: CallAgent?
+    private(set) var agent: CallAgent?
     let symmetricRTP: Bool
     private let ringMilliseconds: Int
     /// Inbound: rings before answering. Outbound: gives up on a callee who does not answer.
     var ringTimer: Scheduled<Void>?
     private var digits = DigitMerger()
+    /// PCI mode: see Call+SecureCapture.swift.
+    var secureCapture: CallSecureCapture
+    /// How DTMF travels on this call (route over trunk); see Call+SendDigits.swift.
+    let dtmf: DTMFMode
+    /// When the last SIP INFO key already scheduled goes out.
+    var infoQueueEnd = NIODeadline.uptimeNanoseconds(0)
 
     /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
     private static let fallbackMark = -1
@@ -52,8 +59,13 @@ final class Call {
     init(
         leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, negotiated: NegotiatedAudio?,
         symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
-        makeAgent: @escaping (EventLoop) -> CallAgent
+        secureCapture: CallSecureCapture, dtmf: DTMFMode, makeAgent: @escaping (EventLoop) -> CallAgent
     ) {
+        self.secureCapture = secureCapture
+        self.dtmf = dtmf
+        // `info` and `inband` answer without telephone-event, so the caller's phone uses the chosen transport.
+        var negotiated = negotiated
+        if !dtmf.answersTelephoneEvent { negotiated?.telephoneEventPayloadType = nil }
         self.symmetricRTP = symmetricRTP
         self.ringMilliseconds = ringMilliseconds
         self.leg = leg
@@ -141,6 +153,7 @@ final class Call {
             "codec": "\(record.codec ?? "-")", "rtp_port": "\(rtp?.localPort ?? 0)", "agent": "\(record.agent ?? "")",
         ])
         agent.start(context: context, control: self)
+        startCaptureOnAnswer()
     }
 
     /// Sofia reports the dialog over: release everything and write the record.
@@ -177,6 +190,7 @@ final class Call {
             record.sipStatus = 487
             record.hangupBy = record.hangupBy ?? "gateway"
         }
+        endSecureCapture()
         if let agent {
             agent.stop(reason: record.hangupReason ?? "call ended")
             self.agent = nil
@@ -201,7 +215,14 @@ final class Call {
     /// A key press from any transport; the same press sent two ways reaches the agent once.
     func receivedDigit(_ digit: Character, from source: DigitMerger.Source) {
         eventLoop.assertInEventLoop()
+        guard dtmf.accepts(source) else {
+            logger.debug("key ignored: the route's dtmf mode does not take this transport", metadata: ["mode": "\(dtmf.rawValue)"])
+            return
+        }
+        if source == .rfc4733 { secureCapture.silencer?.eventSeen() }
         guard phase == .active || phase == .playingFallback, digits.accept(digit, from: source, at: .now()) else { return }
+        // In secure capture the key goes to the capture and nowhere else, not even the record's count.
+        guard !captureKey(digit) else { return }
         record.digitsReceived += 1
         agent?.callerDigit(digit)
     }
@@ -248,7 +269,7 @@ final class Call {
 
 extension Call: RTPSessionDelegate {
     func rtpSession(_ session: RTPSession, receivedAudio samples: UnsafeBufferPointer<Int16>) {
-        agent?.callerAudio(samples)
+        forwardCallerAudio(samples)
     }
 
     func rtpSession(_ session: RTPSession, receivedDigit digit: DTMFDigit) {
@@ -296,7 +317,14 @@ extension Call: AgentCallControl {
 
     func agentSendDigits(_ digits: String) throws {
         guard phase == .active, let rtp else { throw MediaError(.closed, "the call is not active") }
-        try rtp.sendDigits(digits)
-        logger.info("sending DTMF to the caller", metadata: ["count": "\(digits.count)"])
+        try sendDigits(digits, over: rtp, telephoneEvent: negotiated?.telephoneEventPayloadType != nil)
+    }
+
+    func agentStartSecureCapture(_ options: SecureCaptureOptions) throws {
+        try startSecureCapture(options)
+    }
+
+    func agentStopSecureCapture() throws {
+        try stopSecureCapture()
     }
 }

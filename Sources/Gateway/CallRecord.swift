@@ -34,6 +34,8 @@ public struct CallRecord: Codable, Sendable, Equatable {
     public var bytesOut = 0
     public var packetsLost = 0
     public var digitsReceived = 0
+    /// Secure captures (PCI) on this call: result, ending and number of keys each; never a key.
+    public var secureCapture: [SecureCaptureRecord]?
     /// Caller identity (STIR/SHAKEN): valid, invalid or absent; attestation; RFC 8224 reason code; local or carrier.
     public var stirStatus: String?
     public var stirAttestation: String?
@@ -56,6 +58,7 @@ public struct CallRecord: Codable, Sendable, Equatable {
         case hangupReason = "hangup_reason", agentFailure = "agent_failure", codec
         case packetsIn = "packets_in", packetsOut = "packets_out", bytesIn = "bytes_in", bytesOut = "bytes_out"
         case packetsLost = "packets_lost", digitsReceived = "digits_received"
+        case secureCapture = "secure_capture"
         case stirStatus = "stir_status", stirAttestation = "stir_attestation", stirReasonCode = "stir_reason_code"
         case stirReason = "stir_reason", stirSource = "stir_source"
     }

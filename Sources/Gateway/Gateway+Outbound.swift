@@ -82,7 +82,8 @@ extension Gateway {
         let loop = group.next()
         let call = Call(
             leg: leg, eventLoop: loop, services: services, negotiated: nil, symmetricRTP: trunk.symmetricRTP,
-            ringMilliseconds: 0, context: context, record: record, makeAgent: agent.make)
+            ringMilliseconds: 0, context: context, record: record, secureCapture: services.secureCapture(for: route),
+            dtmf: route.dtmf ?? trunk.dtmf, makeAgent: agent.make)
         let dial = Call.Dial(
             invite: OutboundInvite(trunk: trunk, outbound: outbound, to: request.to, from: request.from, callID: callID,
                                    fallbackDomain: config.sip.listen, order: services.trunkHealth.order(outbound.addresses)),

@@ -6,6 +6,7 @@ import Media
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SecureCapture
 import SIP
 
 /// What every call shares: configuration, the SIP endpoint, ports, prompts, records. Immutable or thread-safe.
@@ -24,6 +25,8 @@ final class GatewayServices: Sendable {
     let verifier: IdentityVerifier?
     /// Entered when a call is admitted, left when its record is written: shutdown waits on it.
     let callsInFlight = DispatchGroup()
+    /// HTTP client for payment sinks, when any is configured (globally or on a route).
+    let paymentClient: PaymentSinkClient?
     // Set once in `Gateway.start` before any event can arrive.
     nonisolated(unsafe) var sip: SIPEndpoint!
 
@@ -34,6 +37,15 @@ final class GatewayServices: Sendable {
         self.portPool = RTPPortPool(range: configuration.media.rtpPorts)
         self.prompts = prompts
         self.recordWriter = recordWriter
+        let sinks = configuration.secureCapture.sink != nil || configuration.dialplan.routes.contains { $0.secureCapture?.sink != nil }
+        self.paymentClient = sinks ? PaymentSinkClient() : nil
+    }
+
+    /// A call's secure-capture state for its route: the route's settings over the global ones.
+    func secureCapture(for route: Dialplan.Route) -> CallSecureCapture {
+        let policy = SecureCaptureSettings.policy(global: configuration.secureCapture, route: route.secureCapture)
+        guard let configuration = policy.sink, let paymentClient else { return CallSecureCapture(policy: policy, sink: nil) }
+        return CallSecureCapture(policy: policy, sink: paymentClient.sink(for: configuration))
     }
 
     /// What answers a route's calls: its name for the record and how to make one per call; nil for `reject`.
@@ -54,6 +66,8 @@ final class GatewayServices: Sendable {
 
     /// The call is over: write its record and forget it. Called on the call's loop.
     func finish(_ call: Call) {
+        // Digits still on their way to the payment sink: the record waits for its answer (Call+SecureCapture).
+        guard call.recordMayBeWritten() else { return }
         calls.withLockedValue { $0[call.leg] = nil }
         write(call.record)
         callsInFlight.leave()
@@ -122,6 +136,7 @@ public final class Gateway: Sendable {
         if services.callsInFlight.wait(timeout: .now() + 5) == .timedOut {
             services.logger.error("calls still open at shutdown; their records are incomplete", metadata: ["calls": "\(activeCalls)"])
         }
+        services.paymentClient?.shutdown()
         try? group.syncShutdownGracefully()
     }
 
@@ -286,8 +301,9 @@ private struct Admission: Sendable {
             route: route.name, sipCallID: invite.callID, extraParameters: verdict.parameters.map { (name: $0.0, value: $0.1) })
         let loop = group.next()
         let call = Call(
-            leg: invite.leg, eventLoop: loop, services: services, negotiated: negotiated, symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
-            makeAgent: makeAgent)
+            leg: invite.leg, eventLoop: loop, services: services, negotiated: negotiated, symmetricRTP: trunk.symmetricRTP,
+            ringMilliseconds: route.ringMilliseconds, context: context, record: record,
+            secureCapture: services.secureCapture(for: route), dtmf: route.dtmf ?? trunk.dtmf, makeAgent: makeAgent)
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }
         logger.info("INVITE accepted", metadata: [

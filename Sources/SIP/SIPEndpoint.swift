@@ -76,6 +76,12 @@ public final class SIPEndpoint: Sendable {
         stack.post { $0.doBye(leg, reason: reason) }
     }
 
+    /// Sends an in-dialog INFO with this body (e.g. `application/dtmf-relay`, `Signal=5\r\nDuration=100\r\n`) on an
+    /// established call; dropped when the leg is gone or not yet established.
+    public func sendInfo(_ leg: SIPCallLegID, contentType: String, body: String) {
+        stack.post { $0.doInfo(leg, contentType: contentType, body: body) }
+    }
+
     /// Shuts nua down (BYE to established calls, final answers to pending ones) and stops the thread.
     /// Blocks until nua is done, or at most `grace` when peers do not answer; legs still open then get no
     /// `terminated` event.
@@ -433,6 +439,14 @@ final class SofiaStack: @unchecked Sendable {
         }
         probes[id] = (handle, continuation)
         SofiaTagList().add(tl_nutag_url(), string: uri).withTags { tl_nua_options(handle, $0) }
+    }
+
+    func doInfo(_ leg: SIPCallLegID, contentType: String, body: String) {
+        guard let state = legs[leg.rawValue], state.established else { return }
+        SofiaTagList()
+            .add(tl_siptag_content_type_str(), string: contentType)
+            .add(tl_siptag_payload_str(), string: body)
+            .withTags { tl_nua_info(state.handle, $0) }
     }
 
     func doShutdown() {

@@ -26,6 +26,7 @@ void tl_nua_respond_current(nua_t *nua, nua_handle_t *nh, int status, char const
 void tl_nua_bye(nua_handle_t *nh, tagi_t const *tags) { nua_bye(nh, TAG_NEXT(tags)); }
 void tl_nua_invite(nua_handle_t *nh, tagi_t const *tags) { nua_invite(nh, TAG_NEXT(tags)); }
 void tl_nua_cancel(nua_handle_t *nh, tagi_t const *tags) { nua_cancel(nh, TAG_NEXT(tags)); }
+void tl_nua_info(nua_handle_t *nh, tagi_t const *tags) { nua_info(nh, TAG_NEXT(tags)); }
 nua_handle_t *tl_nua_handle(nua_t *nua, nua_hmagic_t *hmagic, tagi_t const *tags) {
     return nua_handle(nua, hmagic, TAG_NEXT(tags));
 }

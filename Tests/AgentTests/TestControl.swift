@@ -1,5 +1,6 @@
 import Agent
 import NIOCore
+import SecureCapture
 import TrunklineTestSupport
 
 /// What an agent asked of the call, in order.
@@ -10,6 +11,8 @@ enum ControlCall: Sendable, Equatable {
     case hangUp(String)
     case failed(AgentFailure)
     case sendDigits(String)
+    case startSecureCapture(SecureCaptureOptions)
+    case stopSecureCapture
 
     var isOutcome: Bool {
         switch self {
@@ -75,6 +78,16 @@ final class RecordingControl: AgentCallControl {
 
     func agentFailed(_ failure: AgentFailure) {
         self.log.update { $0.calls.append(.failed(failure)) }
+    }
+
+    /// Records the request; a reference of "refuse" fails, as a route without a sink would.
+    func agentStartSecureCapture(_ options: SecureCaptureOptions) throws {
+        self.log.update { $0.calls.append(.startSecureCapture(options)) }
+        if options.reference == "refuse" { throw TestControlError(message: "no payment sink on this route") }
+    }
+
+    func agentStopSecureCapture() throws {
+        self.log.update { $0.calls.append(.stopSecureCapture) }
     }
 }
 

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOWebSocket
+import SecureCapture
 import Testing
 import TrunklineTestSupport
 
@@ -234,6 +235,66 @@ struct TwilioMediaStreamAgentTests {
 
         try await connection.sendText(#"{"event":"hangup","hangup":{"reason":"customer satisfied"}}"#)
         #expect(try await harness.log.waitForOutcome() == .hangUp("customer satisfied"))
+        try await harness.run { agent, _ in agent.stop(reason: "test over") }
+    }
+
+    @Test("secure capture: start and stop requests reach the call; progress goes out masked; a refusal is an error event")
+    func secureCaptureMessages() async throws {
+        let (server, harness, connection) = try await AgentHarness.streaming()
+        defer { Task { try await server.shutdown() } }
+
+        try await connection.sendText(
+            #"{"event":"startSecureCapture","secureCapture":{"maxDigits":16,"minDigits":12,"finishKey":"","timeoutMs":30000,"interDigitTimeoutMs":4000,"revealLast4":true,"reference":"order-9","cardNumber":true}}"#)
+        var expected = SecureCaptureOptions()
+        expected.maxDigits = 16
+        expected.minDigits = 12
+        expected.finishKey = nil
+        expected.totalTimeout = .seconds(30)
+        expected.interDigitTimeout = .seconds(4)
+        expected.revealLast4 = true
+        expected.reference = "order-9"
+        expected.cardNumber = true
+        let wanted = expected
+        _ = try await harness.log.waitForCall("agentStartSecureCapture") { $0 == .startSecureCapture(wanted) }
+        try await connection.sendText(#"{"event":"stopSecureCapture"}"#)
+        _ = try await harness.log.waitForCall("agentStopSecureCapture") { $0 == .stopSecureCapture }
+        try await connection.sendText(#"{"event":"startSecureCapture","secureCapture":{"reference":"refuse"}}"#)
+        let error = try await connection.waitForEvent(named: "error")
+        #expect(error["error"]?["event"]?.string == "startSecureCapture")
+        #expect(error["error"]?["message"]?.string == "no payment sink on this route")
+
+        try await harness.run { agent, _ in
+            agent.secureCapture(.started(reference: "order-9"))
+            agent.secureCapture(.digit(count: 3))
+            agent.secureCapture(.result(SecureCaptureResult(
+                status: .success, endedBy: .maxDigits, count: 16, luhnValid: true, last4: "2741", token: "tok_1",
+                reference: "order-9", sinkAttempts: 1)))
+        }
+        let updates = try await connection.waitForEvents(named: "secureCapture", count: 3)
+        #expect(updates[0]["secureCapture"] == .object(["state": .string("started"), "reference": .string("order-9")]))
+        #expect(updates[1]["secureCapture"] == .object(["state": .string("digit"), "masked": .string("***"), "count": .number(3)]))
+        #expect(updates[2]["secureCapture"] == .object([
+            "state": .string("result"), "status": .string("success"), "endedBy": .string("maxDigits"), "count": .number(16),
+            "luhnValid": .bool(true), "last4": .string("2741"), "token": .string("tok_1"), "reference": .string("order-9"),
+        ]))
+        #expect(updates.allSatisfy { $0["streamSid"]?.string == connection.streamSid })
+        try await harness.run { agent, _ in agent.stop(reason: "test over") }
+    }
+
+    @Test("secure-capture updates from before the stream opened follow the start message")
+    func earlySecureCaptureUpdates() async throws {
+        let server = try await RecordingAgentServer.start()
+        defer { Task { try await server.shutdown() } }
+        let harness = try await AgentHarness.make(url: server.url())
+        try await harness.start()
+        try await harness.run { agent, _ in
+            agent.secureCapture(.started(reference: nil))
+            agent.secureCapture(.digit(count: 1))
+        }
+        let connection = try await server.waitForConnection()
+        let first = try await connection.waitUntil(timeout: .seconds(5)) { $0.count >= 4 }
+        #expect(first.map { $0.event ?? "" } == ["connected", "start", "secureCapture", "secureCapture"])
+        #expect(first[3]["secureCapture"]?["masked"]?.string == "*")
         try await harness.run { agent, _ in agent.stop(reason: "test over") }
     }
 

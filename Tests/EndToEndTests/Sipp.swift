@@ -104,3 +104,33 @@ struct Sipp {
         return Running(process: process, port: port, exit: exit)
     }
 }
+
+extension Sipp {
+    /// How a `callScenario` caller ends the call.
+    enum Ending: String {
+        /// Wait for the gateway's BYE (the test's agent hangs up once it has seen what it waits for).
+        case awaitBye = "await_bye"
+        /// Hang up after its part.
+        case callerBye = "caller_bye"
+    }
+
+    /// Writes `call.xml.template` filled in — the offer's m= section, the caller's part after the ACK (a pcap play,
+    /// INFOs to send or receive) and the ending — into `directory`, returning its path.
+    static func callScenario(media: String, part: String, ending: Ending, in directory: URL, name: String) throws -> String {
+        let template = try String(contentsOf: scenarios.appendingPathComponent("call.xml.template"), encoding: .utf8)
+        let end = try String(contentsOf: scenarios.appendingPathComponent("\(ending.rawValue).xml.fragment"), encoding: .utf8)
+        let path = directory.appendingPathComponent("\(name).xml").path
+        try template.replacingOccurrences(of: "OFFER_MEDIA", with: media).replacingOccurrences(of: "KEYS", with: part)
+            .replacingOccurrences(of: "ENDING", with: end)
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// One copy of `fragment` (a file in scenarios/) per key, with `KEY` and `CSEQ` filled in.
+    static func perKey(_ fragment: String, keys: String, firstCSeq: Int = 2) throws -> String {
+        let text = try String(contentsOf: scenarios.appendingPathComponent(fragment), encoding: .utf8)
+        return keys.enumerated().map { index, key in
+            text.replacingOccurrences(of: "CSEQ", with: "\(firstCSeq + index)").replacingOccurrences(of: "KEY", with: String(key))
+        }.joined()
+    }
+}

@@ -16,6 +16,10 @@ public struct Dialplan: Sendable {
         public var ringMilliseconds: Int = 0
         /// Only calls whose caller-identity verdict is one of these (all calls when nil).
         public var identity: Set<IdentityCondition>?
+        /// Secure capture (PCI) settings over the global ones.
+        public var secureCapture: SecureCaptureSettings?
+        /// How DTMF travels on this route's calls, over the trunk's.
+        public var dtmf: DTMFMode?
     }
 
     /// A STIR/SHAKEN condition a route can require: a verdict status or an attestation level.
@@ -71,7 +75,7 @@ public struct Dialplan: Sendable {
         let keys = try root.mapping(allowed: ["routes"])
         var routes: [Route] = []
         for node in try keys["routes"].required("routes", in: root).sequence() {
-            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "reject", "ring_ms"])
+            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "reject", "ring_ms", "secure_capture", "dtmf"])
             let name = try fields["name"].required("name", in: node).string()
             let match = try parseMatch(fields["match"], in: node)
             var trunks: Set<String>?
@@ -99,7 +103,9 @@ public struct Dialplan: Sendable {
             }
             routes.append(Route(
                 name: name, match: match, trunks: trunks, action: try parseAction(actions[0], fields[actions[0]]!),
-                ringMilliseconds: ring, identity: identity))
+                ringMilliseconds: ring, identity: identity,
+                secureCapture: try fields["secure_capture"].map { try SecureCaptureSettings.parse($0, onRoute: true) },
+                dtmf: try fields["dtmf"].map(DTMFMode.parse)))
         }
         return Dialplan(routes: routes)
     }

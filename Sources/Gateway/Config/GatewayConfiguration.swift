@@ -36,6 +36,8 @@ public struct GatewayConfiguration: Sendable {
         public var allow: [CIDR]
         /// Send RTP to where the peer's RTP comes from (NAT-friendly) rather than to its SDP address.
         public var symmetricRTP = true
+        /// How DTMF travels on this trunk's calls (routes may override it).
+        public var dtmf = DTMFMode.auto
         /// Verify Identity headers (STIR/SHAKEN) on this trunk's calls, when `identity` is configured.
         public var verifyIdentity = true
         /// Believe this carrier's verstat (X-Twilio-VerStat, `verstat` on P-Asserted-Identity or From).
@@ -65,6 +67,8 @@ public struct GatewayConfiguration: Sendable {
     public var agentConnectTimeoutMilliseconds = GatewayConfiguration.defaultAgentConnectTimeoutMilliseconds
     public var trunks: [Trunk] = []
     public var dialplan = Dialplan(routes: [])
+    /// Secure capture (PCI) defaults for every route: the payment sink and whether last-four may be revealed.
+    public var secureCapture = SecureCaptureSettings()
 
     /// Long enough for a caller on hold with silence suppression to keep sending comfort noise or keepalives.
     public static let defaultInactivityTimeoutSeconds = 30
@@ -79,7 +83,7 @@ public struct GatewayConfiguration: Sendable {
     public static func load(path: String) throws -> GatewayConfiguration {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         let root = try ConfigNode.load(yaml: try read(path), file: path)
-        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan", "compliance"])
+        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan", "compliance", "secure_capture"])
         var config = GatewayConfiguration()
 
         if let sip = keys["sip"] {
@@ -129,6 +133,7 @@ public struct GatewayConfiguration: Sendable {
         if let records = keys["call_records"] { config.callRecords = resolve(try records.string(), against: base) }
         config.prompts = resolve(try keys["prompts"]?.string() ?? config.prompts, against: base)
         if let timeout = keys["agent_connect_timeout_ms"] { config.agentConnectTimeoutMilliseconds = try timeout.int(in: 100...60000) }
+        if let capture = keys["secure_capture"] { config.secureCapture = try SecureCaptureSettings.parse(capture, onRoute: false) }
 
         let trunksNode = try keys["trunks"].required("trunks", in: root)
         for trunkNode in try trunksNode.sequence() {
@@ -170,7 +175,7 @@ public struct GatewayConfiguration: Sendable {
 
     private static func parseTrunk(_ node: ConfigNode) throws -> Trunk {
         let fields = try node.mapping(allowed: [
-            "name", "profile", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat", "outbound",
+            "name", "profile", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat", "outbound", "dtmf",
         ])
         let name = try fields["name"].required("name", in: node).string()
         let allowNode = try fields["allow"].required("allow", in: node)
@@ -191,6 +196,7 @@ public struct GatewayConfiguration: Sendable {
         }
         if let outbound = fields["outbound"] { trunk.outbound = try parseOutbound(outbound, profile: trunk.profile) }
         if let symmetric = fields["symmetric_rtp"] { trunk.symmetricRTP = try symmetric.bool() }
+        if let dtmf = fields["dtmf"] { trunk.dtmf = try DTMFMode.parse(dtmf) }
         if let verify = fields["verify_identity"] { trunk.verifyIdentity = try verify.bool() }
         if let trust = fields["trust_verstat"] { trunk.trustVerstat = try trust.bool() }
         if let prefer = fields["prefer_verstat"] { trunk.preferVerstat = try prefer.bool() }

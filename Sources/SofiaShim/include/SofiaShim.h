@@ -23,6 +23,8 @@ void tl_nua_respond(nua_handle_t *nh, int status, char const *phrase, tagi_t con
 void tl_nua_bye(nua_handle_t *nh, tagi_t const *tags);
 void tl_nua_invite(nua_handle_t *nh, tagi_t const *tags);
 void tl_nua_cancel(nua_handle_t *nh, tagi_t const *tags);
+/// An in-dialog INFO (e.g. DTMF as application/dtmf-relay); content type and body go in the tags.
+void tl_nua_info(nua_handle_t *nh, tagi_t const *tags);
 nua_handle_t *tl_nua_handle(nua_t *nua, nua_hmagic_t *hmagic, tagi_t const *tags);
 void tl_nua_authenticate(nua_handle_t *nh, tagi_t const *tags);
 void tl_nua_options(nua_handle_t *nh, tagi_t const *tags);
