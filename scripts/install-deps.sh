@@ -12,6 +12,7 @@ packages=(
     sip-tester            # sipp: the caller in tests and the README
     espeak-ng sox         # prompt generation (scripts/make-prompts.sh)
     secsipidx             # STIR/SHAKEN peer in the Identity tests
+    baresip               # softphone in the Opus and SRTP end-to-end tests
 )
 missing=()
 for p in "${packages[@]}"; do

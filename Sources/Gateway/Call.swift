@@ -38,6 +38,7 @@ final class Call {
     private var rtp: RTPSession?
     private var agent: CallAgent?
     private let codec: AudioCodec
+    private let srtp: SRTPConfiguration?
     private let symmetricRTP: Bool
     private let ringMilliseconds: Int
     private var ringTimer: Scheduled<Void>?
@@ -48,7 +49,7 @@ final class Call {
 
     init(
         leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, negotiated: NegotiatedAudio,
-        codec: AudioCodec, symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
+        codec: AudioCodec, srtp: SRTPConfiguration? = nil, symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
         makeAgent: @escaping (EventLoop) -> CallAgent
     ) {
         self.symmetricRTP = symmetricRTP
@@ -58,6 +59,7 @@ final class Call {
         self.services = services
         self.negotiated = negotiated
         self.codec = codec
+        self.srtp = srtp
         self.context = context
         self.record = record
         self.callSid = record.callSid
@@ -119,9 +121,15 @@ final class Call {
         record.answerTime = Date()
         let remote = try? SocketAddress(ipAddress: negotiated.remoteAddress, port: negotiated.remotePort)
         let timeout = services.configuration.media.inactivityTimeoutSeconds
-        rtp.start(
-            remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
-            symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil)
+        do {
+            if let srtp { try rtp.useSRTP(srtp) }
+            try rtp.start(
+                remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
+                symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil)
+        } catch {
+            hangUp(by: "gateway", reason: "media setup failed: \(error)")
+            return
+        }
         let agent = makeAgent(eventLoop)
         self.agent = agent
         logger.info("call answered", metadata: ["codec": "\(codec.name)", "rtp_port": "\(rtp.localPort)", "agent": "\(record.agent ?? "")"])
@@ -170,6 +178,7 @@ final class Call {
         record.bytesIn = stats.bytesReceived
         record.bytesOut = stats.bytesSent
         record.packetsLost = stats.packetsLost
+        record.media(stats)
         rtp.close().whenComplete { [self] _ in services.finish(self) }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Identity
+import Media
 import NIOConcurrencyHelpers
 
 /// One call's record (CDR), written as one JSON line when the call is over. Carries no audio, keys or digits.
@@ -36,6 +37,19 @@ public struct CallRecord: Codable, Sendable, Equatable {
     public var stirReasonCode: Int?
     public var stirReason: String?
     public var stirSource: String?
+    /// The SRTP crypto suite (SDES), nil for plain RTP.
+    public var srtp: String?
+    /// SRTP packets dropped for failed authentication or as replays (counted, never fatal).
+    public var srtpAuthenticationFailures = 0
+    public var srtpReplayFailures = 0
+    /// Audio payloads the codec could not decode.
+    public var decodeFailures = 0
+
+    mutating func media(_ stats: RTPStatistics) {
+        srtpAuthenticationFailures = stats.srtpAuthenticationFailures
+        srtpReplayFailures = stats.srtpReplayFailures
+        decodeFailures = stats.decodeFailures
+    }
 
     mutating func identity(_ verdict: IdentityVerdict) {
         stirStatus = verdict.status.rawValue
@@ -54,6 +68,8 @@ public struct CallRecord: Codable, Sendable, Equatable {
         case packetsLost = "packets_lost", digitsReceived = "digits_received"
         case stirStatus = "stir_status", stirAttestation = "stir_attestation", stirReasonCode = "stir_reason_code"
         case stirReason = "stir_reason", stirSource = "stir_source"
+        case srtp, srtpAuthenticationFailures = "srtp_auth_failures", srtpReplayFailures = "srtp_replay_failures"
+        case decodeFailures = "decode_failures"
     }
 }
 

@@ -251,24 +251,26 @@ private struct Admission: Sendable {
         } catch {
             return reject(400, "Bad Request", reason: "malformed SDP: \(error)")
         }
-        let negotiated: NegotiatedAudio
-        switch AudioOfferAnswer().negotiate(offer: offer) {
+        let media: CallMedia
+        switch trunk.offerAnswer.negotiate(offer: offer) {
         case .notAcceptable(let why):
             return reject(488, "Not Acceptable Here", reason: why)
         case .agreed(let agreed):
-            negotiated = agreed
+            switch CallMedia.make(agreed) {
+            case .failure(let refusal): return reject(488, "Not Acceptable Here", reason: refusal.reason)
+            case .success(let plan): media = plan
+            }
         }
-        let codec: AudioCodec = negotiated.encoding == "PCMA" ? .pcma : .pcmu
-        let payloadCodec = AudioCodec(name: codec.name, payloadType: negotiated.payloadType, clockRate: 8000, law: codec.law)
-        record.codec = codec.name
+        record.codec = media.codec.name
+        record.srtp = media.srtp?.suite.rawValue
 
         let context = CallContext(
             callSid: record.callSid, accountSid: config.accountSid, from: caller, to: called, trunk: trunk.name,
             route: route.name, sipCallID: invite.callID, extraParameters: verdict.parameters.map { (name: $0.0, value: $0.1) })
         let loop = group.next()
         let call = Call(
-            leg: invite.leg, eventLoop: loop, services: services, negotiated: negotiated, codec: payloadCodec,
-            symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
+            leg: invite.leg, eventLoop: loop, services: services, negotiated: media.negotiated, codec: media.codec,
+            srtp: media.srtp, symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
             makeAgent: makeAgent)
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }

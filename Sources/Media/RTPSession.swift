@@ -21,21 +21,26 @@ public protocol RTPSessionDelegate: AnyObject {
 /// delegate call is made there.
 ///
 /// The session owns a UDP channel bound on an even port taken from an `RTPPortPool`. After `start`, it
-///  - receives: parses RTP, decodes the negotiated G.711 payload type and hands the samples to the delegate,
-///    turns RFC 4733 telephone-events into de-duplicated `DTMFDigit`s, and counts everything else as ignored;
-///  - sends: one 160-sample packet every 20 ms against absolute deadlines, taking audio from the playout buffer
-///    and G.711 silence when it is empty, so the stream never pauses;
+///  - receives: unprotects SRTP when keyed (failed authentication and replays are counted and dropped), parses
+///    RTP, decodes the negotiated G.711 or Opus payload type to 8 kHz and hands the samples to the delegate in
+///    20 ms frames, turns RFC 4733 telephone-events into de-duplicated `DTMFDigit`s, and counts everything else
+///    as ignored;
+///  - sends: one 20 ms packet every 20 ms against absolute deadlines, taking audio from the playout buffer
+///    and silence when it is empty, so the stream never pauses; protected in place when SRTP is on;
 ///  - latches (symmetric RTP): sends to the source address of the peer's RTP rather than the SDP address once
 ///    the peer has sent something, and moves to a new source once it has sent several packets in a row from it.
 ///
 /// Hot path: per packet there is no lock, no `Task`, no thread hop, and no allocation of the session's own
-/// (decode/encode scratch and the outbound `ByteBuffer` are reused; `AddressedEnvelope<ByteBuffer>` travels in
-/// `NIOAny` without boxing). NIO itself pools receive buffers.
+/// (decode/encode scratch, codec and SRTP states and the outbound `ByteBuffer` are reused;
+/// `AddressedEnvelope<ByteBuffer>` travels in `NIOAny` without boxing). NIO itself pools receive buffers; an SRTP
+/// packet is copied into a reused scratch buffer and unprotected there, since NIO's buffer is shared.
 ///
 /// Lifetime: the channel and the pacing timer hold the session; call `close()` to end it (and give back the port).
 public final class RTPSession {
     /// Samples per packet: 20 ms at 8 kHz.
     public static let samplesPerPacket = 160
+    /// Largest datagram handled: an Ethernet MTU.
+    static let maxDatagram = 1500
     public static let packetInterval = TimeAmount.milliseconds(20)
     /// Most packets sent in one timer run when the loop was late (200 ms); beyond it the clock restarts.
     static let maxCatchUpPackets = 10
@@ -64,6 +69,12 @@ public final class RTPSession {
     private var closeFuture: EventLoopFuture<Void>?
 
     private var codec = AudioCodec.pcmu
+    /// Opus states, made by `start` when the codec is Opus.
+    private var opusEncoder: OpusFrameEncoder?
+    private var opusDecoder: OpusFrameDecoder?
+    /// SRTP per direction, set by `useSRTP` before `start`.
+    private var srtpInbound: SRTPStream?
+    private var srtpOutbound: SRTPStream?
     private var telephoneEventPayloadType: UInt8?
     /// The address from SDP.
     private var sdpRemote: SocketAddress?
@@ -103,7 +114,12 @@ public final class RTPSession {
     /// Samples of the next 20 ms inbound frame already decoded into `decodeScratch`.
     private var inboundFill = 0
     private let pcmScratch: UnsafeMutableBufferPointer<Int16>
+    /// An encoded payload: 160 G.711 bytes or one Opus packet.
     private let encodeScratch: UnsafeMutableBufferPointer<UInt8>
+    /// One decoded Opus packet (up to 120 ms at 8 kHz).
+    private let opusPCMScratch: UnsafeMutableBufferPointer<Int16>
+    /// An SRTP datagram being unprotected, with room for libsrtp's trailer.
+    private let srtpScratch: UnsafeMutableRawBufferPointer
 
     private init(channel: Channel, handler: RTPChannelHandler, port: Int, portPool: RTPPortPool, logger: Logger) {
         self.eventLoop = channel.eventLoop
@@ -114,19 +130,26 @@ public final class RTPSession {
         var logger = logger
         logger[metadataKey: "rtp_port"] = "\(port)"
         self.logger = logger
-        self.outbound = channel.allocator.buffer(capacity: RTPHeader.fixedSize + Self.samplesPerPacket)
+        self.outbound = channel.allocator.buffer(
+            capacity: RTPHeader.fixedSize + OpusFrameEncoder.maxPacketBytes + SRTPStream.maxTrailer)
         decodeScratch = .allocate(capacity: Self.samplesPerPacket)
         decodeScratch.initialize(repeating: 0)
         pcmScratch = .allocate(capacity: Self.samplesPerPacket)
         pcmScratch.initialize(repeating: 0)
-        encodeScratch = .allocate(capacity: Self.samplesPerPacket)
+        encodeScratch = .allocate(capacity: OpusFrameEncoder.maxPacketBytes)
         encodeScratch.initialize(repeating: 0)
+        opusPCMScratch = .allocate(capacity: 8000 * OpusFrameDecoder.maxPacketMilliseconds / 1000)
+        opusPCMScratch.initialize(repeating: 0)
+        srtpScratch = .allocate(byteCount: Self.maxDatagram + SRTPStream.maxTrailer, alignment: 8)
+        srtpScratch.initializeMemory(as: UInt8.self, repeating: 0)
     }
 
     deinit {
         decodeScratch.deallocate()
         pcmScratch.deallocate()
         encodeScratch.deallocate()
+        opusPCMScratch.deallocate()
+        srtpScratch.deallocate()
     }
 
     // MARK: - Opening
@@ -200,8 +223,17 @@ public final class RTPSession {
 
     // MARK: - Control
 
+    /// Keys SRTP (RFC 3711) for both directions: from now on inbound packets must authenticate and outbound ones
+    /// are protected. Call before `start`; the keys are not kept beyond libsrtp's own copy.
+    public func useSRTP(_ configuration: SRTPConfiguration) throws(MediaError) {
+        eventLoop.preconditionInEventLoop()
+        srtpInbound = try SRTPStream(key: configuration.remote, direction: .inbound)
+        srtpOutbound = try SRTPStream(key: configuration.local, direction: .outbound)
+    }
+
     /// Starts receiving and the 20 ms paced sender. Calling it again while running updates the remote address,
     /// codec and telephone-event payload type (e.g. after a re-INVITE) without restarting the stream.
+    /// Throws `.libraryFailure` only if libopus cannot make its states (then nothing changed).
     /// - Parameters:
     ///   - remote: where the SDP says to send; used until the peer's own RTP shows its real source.
     ///   - codec: what to send and which payload type carries the peer's audio.
@@ -211,9 +243,16 @@ public final class RTPSession {
     public func start(
         remote: SocketAddress?, codec: AudioCodec, telephoneEventPayloadType: UInt8?, symmetric: Bool = true,
         inactivityTimeout: TimeAmount? = nil
-    ) {
+    ) throws(MediaError) {
         eventLoop.preconditionInEventLoop()
         guard state != .closed else { return }
+        if case .opus(let peer) = codec.encoding, codec != self.codec || opusEncoder == nil {
+            opusEncoder = try OpusFrameEncoder(sampleRate: 8000, peer: peer, frameSamples: Self.samplesPerPacket)
+            opusDecoder = try OpusFrameDecoder(sampleRate: 8000)
+        } else if codec.law != nil {
+            opusEncoder = nil
+            opusDecoder = nil
+        }
         self.inactivityTimeout = inactivityTimeout
         sdpRemote = remote
         self.symmetric = symmetric
@@ -227,6 +266,11 @@ public final class RTPSession {
         }
         events.clockRate = codec.clockRate
         guard state == .opened else { return }
+        // RFC 4733 durations count RTP clock units: scale the sender's 8 kHz defaults to the codec's clock.
+        let scale = codec.clockRate / 8000
+        digits = RFC4733Sender(
+            toneSamples: 800 * scale, gapSamples: 800 * scale, pauseSamples: 4000 * scale,
+            samplesPerSlot: codec.timestampsPerPacket)
         state = .running
         nextDeadline = .now()
         schedule()
@@ -278,6 +322,7 @@ public final class RTPSession {
         var result = stats
         result.packetsLost = sequence.lost
         result.playoutSamplesDropped = playout.droppedSamples
+        result.srtp = srtpOutbound != nil
         return result
     }
 
@@ -359,35 +404,75 @@ public final class RTPSession {
             return
         }
         let markLimit = playout.markSerialLimit
-        let law = codec.law
         let count = playout.read(into: pcmScratch)
-        if count > 0 {
-            law.encode(
-                UnsafeBufferPointer(rebasing: pcmScratch[0..<count]),
-                into: UnsafeMutableBufferPointer(rebasing: encodeScratch[0..<count]))
-        }
-        if count < Self.samplesPerPacket {
-            UnsafeMutableBufferPointer(rebasing: encodeScratch[count...]).update(repeating: law.silence)
-        }
-        if let destination = latched ?? sdpRemote, let context = handler.context {
+        let payloadLength = encodeFrame(samples: count)
+        if payloadLength > 0, let destination = latched ?? sdpRemote, let context = handler.context {
             let header = RTPHeader(
                 marker: !sentFirstPacket, payloadType: codec.payloadType, sequenceNumber: sequenceNumber,
                 timestamp: timestamp, ssrc: ssrc)
             outbound.clear()
             header.write(to: &outbound)
-            outbound.writeBytes(UnsafeRawBufferPointer(encodeScratch))
-            context.writeAndFlush(
-                handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: destination, data: outbound)), promise: nil)
-            sequenceNumber &+= 1
-            sentFirstPacket = true
-            stats.packetsSent += 1
-            stats.bytesSent += Self.samplesPerPacket
+            outbound.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: encodeScratch[0..<payloadLength])))
+            if protectOutbound() {
+                context.writeAndFlush(
+                    handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: destination, data: outbound)), promise: nil)
+                sequenceNumber &+= 1
+                sentFirstPacket = true
+                stats.packetsSent += 1
+                stats.bytesSent += payloadLength
+            }
         }
         // Time passes whether or not there was anywhere to send.
-        timestamp &+= UInt32(Self.samplesPerPacket)
+        timestamp &+= UInt32(codec.timestampsPerPacket)
         while state == .running, let id = playout.popDueMark(serialLimit: markLimit) {
             delegate?.rtpSession(self, playedMark: id)
         }
+    }
+
+    /// Encodes the `samples` read into `pcmScratch` (silence after them) into `encodeScratch`.
+    /// - Returns: the payload's length; 0 if the encoder failed (the slot is skipped).
+    private func encodeFrame(samples count: Int) -> Int {
+        switch codec.encoding {
+        case .g711(let law):
+            if count > 0 {
+                law.encode(
+                    UnsafeBufferPointer(rebasing: pcmScratch[0..<count]),
+                    into: UnsafeMutableBufferPointer(rebasing: encodeScratch[0..<count]))
+            }
+            if count < Self.samplesPerPacket {
+                UnsafeMutableBufferPointer(rebasing: encodeScratch[count..<Self.samplesPerPacket]).update(repeating: law.silence)
+            }
+            return Self.samplesPerPacket
+        case .opus:
+            if count < Self.samplesPerPacket {
+                UnsafeMutableBufferPointer(rebasing: pcmScratch[count...]).update(repeating: 0)
+            }
+            guard let encoder = opusEncoder,
+                  let n = encoder.encode(UnsafeBufferPointer(pcmScratch), into: UnsafeMutableRawBufferPointer(encodeScratch))
+            else {
+                stats.encodeFailures += 1
+                return 0
+            }
+            return n
+        }
+    }
+
+    /// Protects the packet in `outbound` in place when SRTP is on.
+    /// - Returns: false if libsrtp refused it (counted; the packet is not sent).
+    private func protectOutbound() -> Bool {
+        guard let srtp = srtpOutbound else { return true }
+        outbound.reserveCapacity(minimumWritableBytes: SRTPStream.maxTrailer)
+        let length = outbound.readableBytes
+        let start = outbound.readerIndex
+        let protected = outbound.withVeryUnsafeMutableBytes { storage in
+            srtp.protect(storage.baseAddress! + start, length: length, capacity: storage.count - start)
+        }
+        guard let protected else {
+            stats.srtpProtectFailures += 1
+            return false
+        }
+        outbound.moveWriterIndex(forwardBy: protected - length)
+        return true
     }
 
     /// One RFC 4733 packet in place of this slot's audio; the audio waits in the playout buffer.
@@ -399,14 +484,16 @@ public final class RTPSession {
             outbound.clear()
             header.write(to: &outbound)
             outbound.writeWithUnsafeMutableBytes(minimumWritableBytes: 4) { event.write(to: $0) }
-            context.writeAndFlush(
-                handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: destination, data: outbound)), promise: nil)
-            sequenceNumber &+= 1
-            sentFirstPacket = true
-            stats.packetsSent += 1
-            stats.bytesSent += 4
+            if protectOutbound() {
+                context.writeAndFlush(
+                    handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: destination, data: outbound)), promise: nil)
+                sequenceNumber &+= 1
+                sentFirstPacket = true
+                stats.packetsSent += 1
+                stats.bytesSent += 4
+            }
         }
-        timestamp &+= UInt32(Self.samplesPerPacket)
+        timestamp &+= UInt32(codec.timestampsPerPacket)
     }
 
     // MARK: - Receiving
@@ -416,8 +503,27 @@ public final class RTPSession {
             stats.packetsIgnored += 1
             return
         }
-        envelope.data.withUnsafeReadableBytes { bytes in
-            receive(bytes, from: envelope.remoteAddress)
+        guard let srtp = srtpInbound else {
+            envelope.data.withUnsafeReadableBytes { bytes in
+                receive(bytes, from: envelope.remoteAddress)
+            }
+            return
+        }
+        let length = envelope.data.readableBytes
+        guard length <= Self.maxDatagram else {
+            stats.packetsIgnored += 1
+            return
+        }
+        envelope.data.withUnsafeReadableBytes { srtpScratch.copyMemory(from: $0) }
+        switch srtp.unprotect(srtpScratch.baseAddress!, length: length, capacity: srtpScratch.count) {
+        case .ok(let plain):
+            receive(UnsafeRawBufferPointer(rebasing: srtpScratch[0..<plain]), from: envelope.remoteAddress)
+        case .authenticationFailed:
+            stats.srtpAuthenticationFailures += 1
+        case .replayed:
+            stats.srtpReplayFailures += 1
+        case .failed:
+            stats.packetsIgnored += 1
         }
     }
 
@@ -438,27 +544,52 @@ public final class RTPSession {
         latch(source)
         let payload = UnsafeRawBufferPointer(rebasing: bytes[range])
         if isAudio {
-            // Peers packetise at 10, 20, 30 ms…; the agent always gets whole 20 ms frames.
+            decodeAudio(payload)
+        } else if let digit = events.receive(header: header, payload: payload) {
+            stats.telephoneEvents += 1
+            delegate?.rtpSession(self, receivedDigit: digit)
+        }
+    }
+
+    /// Decodes one audio payload and hands the delegate every 20 ms frame it completes: peers packetise at
+    /// 10, 20, 30 ms…, the agent always gets whole 20 ms frames.
+    private func decodeAudio(_ payload: UnsafeRawBufferPointer) {
+        switch codec.encoding {
+        case .g711(let law):
+            // G.711 is one byte per sample: decode straight into the frame being filled.
             var offset = 0
             while offset < payload.count, state == .running {
                 let n = min(payload.count - offset, Self.samplesPerPacket - inboundFill)
                 let free = UnsafeMutableBufferPointer(rebasing: decodeScratch[inboundFill..<(inboundFill + n)])
-                codec.law.decode(UnsafeRawBufferPointer(rebasing: payload[offset..<(offset + n)]), into: free)
+                law.decode(UnsafeRawBufferPointer(rebasing: payload[offset..<(offset + n)]), into: free)
                 inboundFill += n
                 offset += n
-                if inboundFill == Self.samplesPerPacket {
-                    inboundFill = 0
-                    let frame = UnsafeBufferPointer(rebasing: decodeScratch[0..<Self.samplesPerPacket])
-                    delegate?.rtpSession(self, receivedAudio: frame)
-                    inband?.process(frame) { key in
-                        stats.telephoneEvents += 1
-                        delegate?.rtpSession(self, receivedDigit: DTMFDigit(character: key, durationMs: 0))
-                    }
-                }
+                if inboundFill == Self.samplesPerPacket { deliverFrame() }
             }
-        } else if let digit = events.receive(header: header, payload: payload) {
+        case .opus:
+            guard let decoder = opusDecoder, let count = decoder.decode(payload, into: opusPCMScratch) else {
+                stats.decodeFailures += 1
+                return
+            }
+            var offset = 0
+            while offset < count, state == .running {
+                let n = min(count - offset, Self.samplesPerPacket - inboundFill)
+                _ = UnsafeMutableBufferPointer(rebasing: decodeScratch[inboundFill..<(inboundFill + n)])
+                    .update(fromContentsOf: opusPCMScratch[offset..<(offset + n)])
+                inboundFill += n
+                offset += n
+                if inboundFill == Self.samplesPerPacket { deliverFrame() }
+            }
+        }
+    }
+
+    private func deliverFrame() {
+        inboundFill = 0
+        let frame = UnsafeBufferPointer(rebasing: decodeScratch[0..<Self.samplesPerPacket])
+        delegate?.rtpSession(self, receivedAudio: frame)
+        inband?.process(frame) { key in
             stats.telephoneEvents += 1
-            delegate?.rtpSession(self, receivedDigit: digit)
+            delegate?.rtpSession(self, receivedDigit: DTMFDigit(character: key, durationMs: 0))
         }
     }
 

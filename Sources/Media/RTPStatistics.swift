@@ -18,6 +18,18 @@ public struct RTPStatistics: Sendable, Hashable, Codable {
     public var playoutSamplesDropped = 0
     /// Times the sender was so late that it gave up catching up and restarted its clock.
     public var senderClockResets = 0
+    /// Whether the stream is SRTP.
+    public var srtp = false
+    /// SRTP packets dropped because their authentication tag did not verify (forged, corrupted or wrong key).
+    public var srtpAuthenticationFailures = 0
+    /// SRTP packets dropped as replays (already seen, or older than the replay window).
+    public var srtpReplayFailures = 0
+    /// Packets libsrtp refused to protect (not sent).
+    public var srtpProtectFailures = 0
+    /// Audio payloads the codec could not decode (corrupt Opus), dropped.
+    public var decodeFailures = 0
+    /// Outbound frames the codec failed to encode (not sent).
+    public var encodeFailures = 0
 
     public init() {}
 }

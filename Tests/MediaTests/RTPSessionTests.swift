@@ -54,7 +54,7 @@ import Testing
         let peer = h.peer.address
         // Start, then keep the loop busy for 300 ms (a busy loop, not a sleep): 16 packets fall due at once.
         try await h.onLoop { session in
-            session.start(remote: peer, codec: .pcmu, telephoneEventPayloadType: nil)
+            try session.start(remote: peer, codec: .pcmu, telephoneEventPayloadType: nil)
             let end = NIODeadline.now() + .milliseconds(300)
             while NIODeadline.now() < end {}
         }

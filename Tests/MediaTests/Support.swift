@@ -215,10 +215,12 @@ final class SessionHarness: Sendable {
     }
 
     func start(
-        remote: SocketAddress?, codec: AudioCodec = .pcmu, telephoneEvent: UInt8? = 101, inactivityTimeout: TimeAmount? = nil
+        remote: SocketAddress?, codec: AudioCodec = .pcmu, telephoneEvent: UInt8? = 101, inactivityTimeout: TimeAmount? = nil,
+        srtp: SRTPConfiguration? = nil
     ) async throws {
         try await onLoop {
-            $0.start(remote: remote, codec: codec, telephoneEventPayloadType: telephoneEvent, inactivityTimeout: inactivityTimeout)
+            if let srtp { try $0.useSRTP(srtp) }
+            try $0.start(remote: remote, codec: codec, telephoneEventPayloadType: telephoneEvent, inactivityTimeout: inactivityTimeout)
         }
     }
 

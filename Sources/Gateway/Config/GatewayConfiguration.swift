@@ -1,5 +1,6 @@
 import Foundation
 import Identity
+import SIP
 
 /// The gateway's configuration: `trunkline.yaml` plus the dialplan file it names.
 ///
@@ -41,6 +42,10 @@ public struct GatewayConfiguration: Sendable {
         public var trustVerstat = false
         /// Use the carrier's verstat even when an Identity header is present.
         public var preferVerstat = false
+        /// SRTP (SDES) on this trunk's calls: disabled, allowed (when offered) or required.
+        public var srtp = SRTPPolicy.allowed
+        /// Codecs to accept, in our order of preference (`opus`, `pcmu`, `pcma`); nil: all, in the offerer's order.
+        public var codecs: [String]?
     }
 
     /// STIR/SHAKEN verification of inbound calls; nil when not configured (verdicts are then absent, or the
@@ -161,7 +166,7 @@ public struct GatewayConfiguration: Sendable {
     }
 
     private static func parseTrunk(_ node: ConfigNode) throws -> Trunk {
-        let fields = try node.mapping(allowed: ["name", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat"])
+        let fields = try node.mapping(allowed: ["name", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat", "srtp", "codecs"])
         let name = try fields["name"].required("name", in: node).string()
         let allowNode = try fields["allow"].required("allow", in: node)
         var allow: [CIDR] = []
@@ -175,6 +180,7 @@ public struct GatewayConfiguration: Sendable {
         if let verify = fields["verify_identity"] { trunk.verifyIdentity = try verify.bool() }
         if let trust = fields["trust_verstat"] { trunk.trustVerstat = try trust.bool() }
         if let prefer = fields["prefer_verstat"] { trunk.preferVerstat = try prefer.bool() }
+        try trunk.parseMedia(fields)
         return trunk
     }
 

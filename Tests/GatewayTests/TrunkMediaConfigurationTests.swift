@@ -1,0 +1,33 @@
+import Foundation
+@testable import Gateway
+import SIP
+import Testing
+
+@Suite("Trunk media configuration: srtp and codecs")
+struct TrunkMediaConfigurationTests {
+    let config = ConfigurationTests()
+
+    func trunk(_ extra: String) -> String {
+        "trunks:\n  - name: t\n    allow: [127.0.0.0/8]\n\(extra)dialplan: dialplan.yaml\n"
+    }
+
+    @Test func defaultsAllowSRTPAndTakeEveryCodecInTheOfferersOrder() throws {
+        let t = try #require(try config.load(trunk("")).trunks.first)
+        #expect(t.srtp == .allowed && t.codecs == nil)
+        #expect(t.offerAnswer.supportedEncodings == ["PCMU", "PCMA", "OPUS"] && !t.offerAnswer.preferOurOrder)
+        #expect(t.offerAnswer.srtpSuites.contains("AES_CM_128_HMAC_SHA1_80"))
+    }
+
+    @Test func policyAndCodecOrderAreRead() throws {
+        let t = try #require(try config.load(trunk("    srtp: required\n    codecs: [opus, PCMU]\n")).trunks.first)
+        #expect(t.srtp == .required && t.codecs == ["opus", "pcmu"])
+        #expect(t.offerAnswer.supportedEncodings == ["OPUS", "PCMU"] && t.offerAnswer.preferOurOrder)
+    }
+
+    @Test func badValuesNameTheirLine() {
+        config.expectError(trunk("    srtp: maybe\n"), line: 4, containing: "srtp must be one of disabled, allowed, required")
+        config.expectError(trunk("    codecs: [opus, g729]\n"), line: 4, containing: "unknown codec 'g729'")
+        config.expectError(trunk("    codecs: []\n"), line: 4, containing: "codecs needs at least one")
+        config.expectError(trunk("    codecs: [pcmu, PCMU]\n"), line: 4, containing: "codecs lists a codec twice")
+    }
+}
