@@ -125,7 +125,8 @@ final class Call {
             if let srtp { try rtp.useSRTP(srtp) }
             try rtp.start(
                 remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
-                symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil)
+                symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil,
+                jitterBufferMilliseconds: services.configuration.media.jitterMilliseconds)
         } catch {
             hangUp(by: "gateway", reason: "media setup failed: \(error)")
             return

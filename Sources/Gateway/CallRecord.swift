@@ -44,11 +44,20 @@ public struct CallRecord: Codable, Sendable, Equatable {
     public var srtpReplayFailures = 0
     /// Audio payloads the codec could not decode.
     public var decodeFailures = 0
+    /// Jitter buffer: packets late, duplicated, concealed (lost at their turn), and the RFC 3550 jitter (ms).
+    public var packetsLate = 0
+    public var packetsDuplicated = 0
+    public var packetsConcealed = 0
+    public var jitterMilliseconds = 0.0
 
     mutating func media(_ stats: RTPStatistics) {
         srtpAuthenticationFailures = stats.srtpAuthenticationFailures
         srtpReplayFailures = stats.srtpReplayFailures
         decodeFailures = stats.decodeFailures
+        packetsLate = stats.packetsLate
+        packetsDuplicated = stats.packetsDuplicated
+        packetsConcealed = stats.packetsConcealed
+        jitterMilliseconds = (stats.jitterMilliseconds * 10).rounded() / 10
     }
 
     mutating func identity(_ verdict: IdentityVerdict) {
@@ -70,6 +79,8 @@ public struct CallRecord: Codable, Sendable, Equatable {
         case stirReason = "stir_reason", stirSource = "stir_source"
         case srtp, srtpAuthenticationFailures = "srtp_auth_failures", srtpReplayFailures = "srtp_replay_failures"
         case decodeFailures = "decode_failures"
+        case packetsLate = "packets_late", packetsDuplicated = "packets_duplicated", packetsConcealed = "packets_concealed"
+        case jitterMilliseconds = "jitter_ms"
     }
 }
 

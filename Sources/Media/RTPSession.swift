@@ -22,9 +22,11 @@ public protocol RTPSessionDelegate: AnyObject {
 ///
 /// The session owns a UDP channel bound on an even port taken from an `RTPPortPool`. After `start`, it
 ///  - receives: unprotects SRTP when keyed (failed authentication and replays are counted and dropped), parses
-///    RTP, decodes the negotiated G.711 or Opus payload type to 8 kHz and hands the samples to the delegate in
-///    20 ms frames, turns RFC 4733 telephone-events into de-duplicated `DTMFDigit`s, and counts everything else
-///    as ignored;
+///    RTP, puts audio in a `JitterBuffer` (reorder, duplicates, late packets, adaptive depth), and on every 20 ms
+///    tick decodes what is due (G.711 or Opus, to 8 kHz) or conceals a loss (spandsp PLC; Opus PLC or FEC from
+///    the next packet) and hands the delegate exactly one 20 ms frame, so the agent hears an even cadence while the
+///    peer's stream flows; turns RFC 4733 telephone-events into de-duplicated `DTMFDigit`s, and counts everything
+///    else as ignored;
 ///  - sends: one 20 ms packet every 20 ms against absolute deadlines, taking audio from the playout buffer
 ///    and silence when it is empty, so the stream never pauses; protected in place when SRTP is on;
 ///  - latches (symmetric RTP): sends to the source address of the peer's RTP rather than the SDP address once
@@ -41,6 +43,11 @@ public final class RTPSession {
     public static let samplesPerPacket = 160
     /// Largest datagram handled: an Ethernet MTU.
     static let maxDatagram = 1500
+    /// Decoded samples that can wait for the next tick: a frame's remainder plus the largest packet (G.711 in
+    /// an MTU, or 120 ms of Opus).
+    static let decodeCapacity = samplesPerPacket + max(JitterBuffer.maxPayload, 8000 * OpusFrameDecoder.maxPacketMilliseconds / 1000)
+    /// Default bounds of the jitter buffer's delay.
+    public static let defaultJitterBuffer = 40...200
     public static let packetInterval = TimeAmount.milliseconds(20)
     /// Most packets sent in one timer run when the loop was late (200 ms); beyond it the clock restarts.
     static let maxCatchUpPackets = 10
@@ -111,8 +118,13 @@ public final class RTPSession {
     private var inband: InbandDTMFDetector?
     /// DTMF waiting to go out as RFC 4733 events.
     private var digits = RFC4733Sender()
-    /// Samples of the next 20 ms inbound frame already decoded into `decodeScratch`.
-    private var inboundFill = 0
+    /// Decoded samples waiting in `decodeScratch` (a packet may hold more or less than one 20 ms frame).
+    private var pendingSamples = 0
+    /// Samples in the last packet decoded: the size of a concealed one.
+    private var lastPacketSamples = RTPSession.samplesPerPacket
+    private var jitter = JitterBuffer(minDepth: 2, maxDepth: 10, clockRate: 8000)
+    /// G.711 loss concealment, made by `start` for G.711 calls.
+    private var g711Concealer: G711Concealer?
     private let pcmScratch: UnsafeMutableBufferPointer<Int16>
     /// An encoded payload: 160 G.711 bytes or one Opus packet.
     private let encodeScratch: UnsafeMutableBufferPointer<UInt8>
@@ -132,7 +144,7 @@ public final class RTPSession {
         self.logger = logger
         self.outbound = channel.allocator.buffer(
             capacity: RTPHeader.fixedSize + OpusFrameEncoder.maxPacketBytes + SRTPStream.maxTrailer)
-        decodeScratch = .allocate(capacity: Self.samplesPerPacket)
+        decodeScratch = .allocate(capacity: Self.decodeCapacity)
         decodeScratch.initialize(repeating: 0)
         pcmScratch = .allocate(capacity: Self.samplesPerPacket)
         pcmScratch.initialize(repeating: 0)
@@ -240,9 +252,10 @@ public final class RTPSession {
     ///   - telephoneEventPayloadType: the negotiated RFC 4733 payload type, if any.
     ///   - symmetric: latch onto the peer's RTP source (NAT traversal); false sends only to `remote`.
     ///   - inactivityTimeout: report `rtpSessionTimedOut` when nothing valid arrives for this long (nil: never).
+    ///   - jitterBufferMilliseconds: bounds of the receive delay the jitter buffer adapts within (20 ms steps).
     public func start(
         remote: SocketAddress?, codec: AudioCodec, telephoneEventPayloadType: UInt8?, symmetric: Bool = true,
-        inactivityTimeout: TimeAmount? = nil
+        inactivityTimeout: TimeAmount? = nil, jitterBufferMilliseconds: ClosedRange<Int> = RTPSession.defaultJitterBuffer
     ) throws(MediaError) {
         eventLoop.preconditionInEventLoop()
         guard state != .closed else { return }
@@ -252,6 +265,7 @@ public final class RTPSession {
         } else if codec.law != nil {
             opusEncoder = nil
             opusDecoder = nil
+            if g711Concealer == nil { g711Concealer = try G711Concealer() }
         }
         self.inactivityTimeout = inactivityTimeout
         sdpRemote = remote
@@ -266,6 +280,9 @@ public final class RTPSession {
         }
         events.clockRate = codec.clockRate
         guard state == .opened else { return }
+        let minDepth = max(1, jitterBufferMilliseconds.lowerBound / 20)
+        jitter = JitterBuffer(
+            minDepth: minDepth, maxDepth: max(minDepth, jitterBufferMilliseconds.upperBound / 20), clockRate: codec.clockRate)
         // RFC 4733 durations count RTP clock units: scale the sender's 8 kHz defaults to the codec's clock.
         let scale = codec.clockRate / 8000
         digits = RFC4733Sender(
@@ -323,6 +340,12 @@ public final class RTPSession {
         result.packetsLost = sequence.lost
         result.playoutSamplesDropped = playout.droppedSamples
         result.srtp = srtpOutbound != nil
+        result.packetsLate = jitter.counters.late
+        result.packetsDuplicated = jitter.counters.duplicates
+        result.packetsConcealed = jitter.counters.lost
+        result.packetsDiscarded = jitter.counters.discarded
+        result.jitterBufferUnderruns = jitter.counters.underruns
+        result.jitterMilliseconds = jitter.jitterMilliseconds
         return result
     }
 
@@ -377,6 +400,8 @@ public final class RTPSession {
                 stats.senderClockResets += 1
                 break
             }
+            playOutInbound()
+            guard state == .running else { return }
             sendPacket()
             guard state == .running else { return }
             nextDeadline = nextDeadline + Self.packetInterval
@@ -535,6 +560,8 @@ public final class RTPSession {
         let isAudio = header.payloadType == codec.payloadType
         guard isAudio || header.payloadType == telephoneEventPayloadType else {
             stats.packetsIgnored += 1
+            // Comfort noise and the like share the stream's numbering: their turn is not an audio loss.
+            jitter.skip(sequence: header.sequenceNumber)
             return
         }
         stats.packetsReceived += 1
@@ -544,52 +571,85 @@ public final class RTPSession {
         latch(source)
         let payload = UnsafeRawBufferPointer(rebasing: bytes[range])
         if isAudio {
-            decodeAudio(payload)
-        } else if let digit = events.receive(header: header, payload: payload) {
-            stats.telephoneEvents += 1
-            delegate?.rtpSession(self, receivedDigit: digit)
+            let arrival = Int64(NIODeadline.now().uptimeNanoseconds)
+            if jitter.insert(sequence: header.sequenceNumber, timestamp: header.timestamp, arrivalNanoseconds: arrival, payload: payload) == .rejected {
+                stats.packetsIgnored += 1
+            }
+        } else {
+            jitter.skip(sequence: header.sequenceNumber)
+            if let digit = events.receive(header: header, payload: payload) {
+                stats.telephoneEvents += 1
+                delegate?.rtpSession(self, receivedDigit: digit)
+            }
         }
     }
 
-    /// Decodes one audio payload and hands the delegate every 20 ms frame it completes: peers packetise at
-    /// 10, 20, 30 ms…, the agent always gets whole 20 ms frames.
-    private func decodeAudio(_ payload: UnsafeRawBufferPointer) {
-        switch codec.encoding {
-        case .g711(let law):
-            // G.711 is one byte per sample: decode straight into the frame being filled.
-            var offset = 0
-            while offset < payload.count, state == .running {
-                let n = min(payload.count - offset, Self.samplesPerPacket - inboundFill)
-                let free = UnsafeMutableBufferPointer(rebasing: decodeScratch[inboundFill..<(inboundFill + n)])
-                law.decode(UnsafeRawBufferPointer(rebasing: payload[offset..<(offset + n)]), into: free)
-                inboundFill += n
-                offset += n
-                if inboundFill == Self.samplesPerPacket { deliverFrame() }
-            }
-        case .opus:
-            guard let decoder = opusDecoder, let count = decoder.decode(payload, into: opusPCMScratch) else {
-                stats.decodeFailures += 1
+    /// One tick of inbound audio: takes what is due from the jitter buffer (decoding it or concealing its loss)
+    /// until a 20 ms frame is ready, and hands that frame to the delegate. While the peer's stream is paused or
+    /// not yet buffered, nothing is delivered.
+    private func playOutInbound() {
+        while pendingSamples < Self.samplesPerPacket {
+            switch jitter.pop() {
+            case .buffering, .empty:
                 return
-            }
-            var offset = 0
-            while offset < count, state == .running {
-                let n = min(count - offset, Self.samplesPerPacket - inboundFill)
-                _ = UnsafeMutableBufferPointer(rebasing: decodeScratch[inboundFill..<(inboundFill + n)])
-                    .update(fromContentsOf: opusPCMScratch[offset..<(offset + n)])
-                inboundFill += n
-                offset += n
-                if inboundFill == Self.samplesPerPacket { deliverFrame() }
+            case .packet(let slot, let length):
+                jitter.withPayload(slot: slot, length: length) { decode($0) }
+            case .lost:
+                conceal()
             }
         }
-    }
-
-    private func deliverFrame() {
-        inboundFill = 0
         let frame = UnsafeBufferPointer(rebasing: decodeScratch[0..<Self.samplesPerPacket])
         delegate?.rtpSession(self, receivedAudio: frame)
         inband?.process(frame) { key in
             stats.telephoneEvents += 1
             delegate?.rtpSession(self, receivedDigit: DTMFDigit(character: key, durationMs: 0))
+        }
+        // Keep the remainder (packets of 30 ms and the like) at the front for the next tick.
+        pendingSamples -= Self.samplesPerPacket
+        if pendingSamples > 0 {
+            let rest = decodeScratch.baseAddress! + Self.samplesPerPacket
+            decodeScratch.baseAddress!.update(from: rest, count: pendingSamples)
+        }
+    }
+
+    /// Decodes one packet's payload after the samples already waiting.
+    private func decode(_ payload: UnsafeRawBufferPointer) {
+        let free = UnsafeMutableBufferPointer(rebasing: decodeScratch[pendingSamples...])
+        switch codec.encoding {
+        case .g711(let law):
+            let n = min(payload.count, free.count)
+            let decoded = UnsafeMutableBufferPointer(rebasing: free[0..<n])
+            law.decode(UnsafeRawBufferPointer(rebasing: payload[0..<n]), into: decoded)
+            g711Concealer?.received(decoded)
+            pendingSamples += n
+            lastPacketSamples = n
+        case .opus:
+            guard let decoder = opusDecoder, let n = decoder.decode(payload, into: free) else {
+                stats.decodeFailures += 1
+                conceal()
+                return
+            }
+            pendingSamples += n
+            lastPacketSamples = n
+        }
+    }
+
+    /// Synthesises a lost packet's worth of audio after the samples already waiting.
+    private func conceal() {
+        let n = min(lastPacketSamples, Self.decodeCapacity - pendingSamples)
+        let gap = UnsafeMutableBufferPointer(rebasing: decodeScratch[pendingSamples..<(pendingSamples + n)])
+        switch codec.encoding {
+        case .g711:
+            if let g711Concealer { g711Concealer.fill(gap) } else { gap.update(repeating: 0) }
+            pendingSamples += n
+        case .opus:
+            guard let decoder = opusDecoder else {
+                gap.update(repeating: 0)
+                pendingSamples += n
+                return
+            }
+            // In-band FEC in the next packet rebuilds this one; without it, libopus' PLC extrapolates.
+            pendingSamples += jitter.withNextPayload { decoder.conceal(into: gap, next: $0) }
         }
     }
 

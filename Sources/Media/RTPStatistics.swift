@@ -30,6 +30,18 @@ public struct RTPStatistics: Sendable, Hashable, Codable {
     public var decodeFailures = 0
     /// Outbound frames the codec failed to encode (not sent).
     public var encodeFailures = 0
+    /// Audio packets that arrived after their turn in the jitter buffer (dropped).
+    public var packetsLate = 0
+    /// Audio packets received twice (the copy dropped).
+    public var packetsDuplicated = 0
+    /// Audio packets missing at their turn and concealed (PLC, or Opus FEC).
+    public var packetsConcealed = 0
+    /// Audio packets dropped to shorten the jitter buffer after the network calmed.
+    public var packetsDiscarded = 0
+    /// Times the jitter buffer ran dry while playing (the peer paused, or the delay was too short).
+    public var jitterBufferUnderruns = 0
+    /// RFC 3550 interarrival jitter of the peer's audio, in milliseconds.
+    public var jitterMilliseconds = 0.0
 
     public init() {}
 }

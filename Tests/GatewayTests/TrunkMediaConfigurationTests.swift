@@ -31,3 +31,15 @@ struct TrunkMediaConfigurationTests {
         config.expectError(trunk("    codecs: [pcmu, PCMU]\n"), line: 4, containing: "codecs lists a codec twice")
     }
 }
+
+@Suite("Jitter buffer configuration")
+struct JitterConfigurationTests {
+    let config = ConfigurationTests()
+
+    @Test func boundsAreReadAndChecked() throws {
+        #expect(try config.load(config.minimal).media.jitterMilliseconds == 40...200)
+        #expect(try config.load("media: { jitter_min_ms: 60, jitter_max_ms: 300 }\n" + config.minimal).media.jitterMilliseconds == 60...300)
+        config.expectError("media: { jitter_min_ms: 300, jitter_max_ms: 100 }\n" + config.minimal, line: 1, containing: "above jitter_max_ms")
+        config.expectError("media: { jitter_max_ms: 5000 }\n" + config.minimal, line: 1, containing: "outside 20...1000")
+    }
+}

@@ -122,6 +122,12 @@ final class Peer: Sendable {
     }
 }
 
+/// Waits for packet `index`'s send time on a 20 ms grid from `start`: a real peer paces its stream, and the
+/// session's jitter buffer sheds the excess of a long burst.
+func pace(_ index: Int, from start: ContinuousClock.Instant) async throws {
+    try await Task.sleep(until: start + .milliseconds(20 * index), clock: .continuous)
+}
+
 func rtpPacket(pt: UInt8, seq: UInt16, ts: UInt32, ssrc: UInt32 = 0xC0FFEE, marker: Bool = false, payload: [UInt8])
     -> [UInt8]
 {

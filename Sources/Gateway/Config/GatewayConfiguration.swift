@@ -1,5 +1,6 @@
 import Foundation
 import Identity
+import Media
 import SIP
 
 /// The gateway's configuration: `trunkline.yaml` plus the dialplan file it names.
@@ -19,6 +20,8 @@ public struct GatewayConfiguration: Sendable {
         public var rtpPorts: ClosedRange<Int> = 20000...20999
         /// Hang up a call whose peer has sent no RTP for this long (a caller gone without BYE); 0 never does.
         public var inactivityTimeoutSeconds = GatewayConfiguration.defaultInactivityTimeoutSeconds
+        /// Bounds of the receive jitter buffer's delay (ms, 20 ms steps); it adapts within them to measured jitter.
+        public var jitterMilliseconds = RTPSession.defaultJitterBuffer
     }
 
     public struct AdminSettings: Sendable {
@@ -91,7 +94,8 @@ public struct GatewayConfiguration: Sendable {
             if let port = fields["port"] { config.sip.port = try port.int(in: 0...65535) }
         }
         if let media = keys["media"] {
-            let fields = try media.mapping(allowed: ["address", "rtp_ports", "inactivity_timeout_s"])
+            let fields = try media.mapping(allowed: ["address", "rtp_ports", "inactivity_timeout_s", "jitter_min_ms", "jitter_max_ms"])
+            try config.media.parseJitter(fields, in: media)
             if let timeout = fields["inactivity_timeout_s"] { config.media.inactivityTimeoutSeconds = try timeout.int(in: 0...3600) }
             if let address = fields["address"] {
                 config.media.address = try address.string()

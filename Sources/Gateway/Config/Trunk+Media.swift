@@ -1,6 +1,16 @@
 import Media
 import SIP
 
+extension GatewayConfiguration.MediaSettings {
+    /// Reads `jitter_min_ms` and `jitter_max_ms`.
+    mutating func parseJitter(_ fields: [String: ConfigNode], in node: ConfigNode) throws {
+        let low = try fields["jitter_min_ms"]?.int(in: 20...1000) ?? jitterMilliseconds.lowerBound
+        let high = try fields["jitter_max_ms"]?.int(in: 20...1000) ?? jitterMilliseconds.upperBound
+        guard low <= high else { throw node.error("jitter_min_ms (\(low)) is above jitter_max_ms (\(high))") }
+        jitterMilliseconds = low...high
+    }
+}
+
 extension GatewayConfiguration.Trunk {
     /// Codec names a trunk may list, lower-case as in the config.
     static let knownCodecs = ["opus", "pcmu", "pcma"]
