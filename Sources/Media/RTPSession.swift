@@ -108,8 +108,7 @@ public final class RTPSession {
 
     // Scratch buffers, allocated once.
     private let decodeScratch: UnsafeMutableBufferPointer<Int16>
-    /// Media inactivity: the receive path only raises a flag; the 20 ms tick turns it into a time, so no packet
-    /// reads the clock.
+    /// Media inactivity: the receive path only raises a flag; the 20 ms tick turns it into a time.
     private var inactivityTimeout: TimeAmount?
     private var receivedSinceTick = false
     private var lastActivity: NIODeadline?
@@ -128,8 +127,6 @@ public final class RTPSession {
     private let pcmScratch: UnsafeMutableBufferPointer<Int16>
     /// An encoded payload: 160 G.711 bytes or one Opus packet.
     private let encodeScratch: UnsafeMutableBufferPointer<UInt8>
-    /// One decoded Opus packet (up to 120 ms at 8 kHz).
-    private let opusPCMScratch: UnsafeMutableBufferPointer<Int16>
     /// An SRTP datagram being unprotected, with room for libsrtp's trailer.
     private let srtpScratch: UnsafeMutableRawBufferPointer
 
@@ -150,8 +147,6 @@ public final class RTPSession {
         pcmScratch.initialize(repeating: 0)
         encodeScratch = .allocate(capacity: OpusFrameEncoder.maxPacketBytes)
         encodeScratch.initialize(repeating: 0)
-        opusPCMScratch = .allocate(capacity: 8000 * OpusFrameDecoder.maxPacketMilliseconds / 1000)
-        opusPCMScratch.initialize(repeating: 0)
         srtpScratch = .allocate(byteCount: Self.maxDatagram + SRTPStream.maxTrailer, alignment: 8)
         srtpScratch.initializeMemory(as: UInt8.self, repeating: 0)
     }
@@ -160,7 +155,6 @@ public final class RTPSession {
         decodeScratch.deallocate()
         pcmScratch.deallocate()
         encodeScratch.deallocate()
-        opusPCMScratch.deallocate()
         srtpScratch.deallocate()
     }
 

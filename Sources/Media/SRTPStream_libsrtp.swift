@@ -15,8 +15,8 @@ final class SRTPStream {
         case ok(length: Int)
         case authenticationFailed
         case replayed
-        /// Anything else libsrtp refused (too short, bad header); the code is for logs.
-        case failed(code: Int)
+        /// Anything else libsrtp refused (too short, bad header).
+        case failed
     }
 
     private let session: srtp_t
@@ -93,7 +93,7 @@ final class SRTPStream {
         case srtp_err_status_ok: return .ok(length: Int(n))
         case srtp_err_status_auth_fail: return .authenticationFailed
         case srtp_err_status_replay_fail, srtp_err_status_replay_old: return .replayed
-        default: return .failed(code: Int(status.rawValue))
+        default: return .failed
         }
     }
 }
