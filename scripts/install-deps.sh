@@ -8,6 +8,7 @@ packages=(
     libspandsp-dev        # G.711, DTMF
     libopus-dev           # Opus
     libsrtp2-dev          # SRTP
+    libspeexdsp-dev       # resampling for wideband agent audio
     libssl-dev
     sip-tester            # sipp: the caller in tests and the README
     espeak-ng sox         # prompt generation (scripts/make-prompts.sh)

@@ -39,6 +39,8 @@ final class Call {
     private var agent: CallAgent?
     private let codec: AudioCodec
     private let srtp: SRTPConfiguration?
+    /// The rate of the PCM exchanged with the agent (8 kHz, or wideband for `audio/l16` agents).
+    private let agentSampleRate: Int
     private let symmetricRTP: Bool
     private let ringMilliseconds: Int
     private var ringTimer: Scheduled<Void>?
@@ -49,7 +51,7 @@ final class Call {
 
     init(
         leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, negotiated: NegotiatedAudio,
-        codec: AudioCodec, srtp: SRTPConfiguration? = nil, symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
+        codec: AudioCodec, srtp: SRTPConfiguration? = nil, agentSampleRate: Int = 8000, symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
         makeAgent: @escaping (EventLoop) -> CallAgent
     ) {
         self.symmetricRTP = symmetricRTP
@@ -60,6 +62,7 @@ final class Call {
         self.negotiated = negotiated
         self.codec = codec
         self.srtp = srtp
+        self.agentSampleRate = agentSampleRate
         self.context = context
         self.record = record
         self.callSid = record.callSid
@@ -126,7 +129,7 @@ final class Call {
             try rtp.start(
                 remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
                 symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil,
-                jitterBufferMilliseconds: services.configuration.media.jitterMilliseconds)
+                jitterBufferMilliseconds: services.configuration.media.jitterMilliseconds, agentSampleRate: agentSampleRate)
         } catch {
             hangUp(by: "gateway", reason: "media setup failed: \(error)")
             return
@@ -224,7 +227,7 @@ final class Call {
         agent = nil
         phase = .playingFallback
         rtp.clearPlayout()
-        services.prompts.fallback.withUnsafeBufferPointer { rtp.enqueue($0) }
+        services.prompts.fallback.withUnsafeBufferPointer { rtp.enqueue($0, sampleRate: WAVFile.sampleRate) }
         rtp.enqueueMark(Self.fallbackMark)
     }
 }

@@ -237,8 +237,9 @@ private struct Admission: Sendable {
             record.agent = agentURL.description
             let timeout = TimeAmount.milliseconds(Int64(config.agentConnectTimeoutMilliseconds))
             let logger = self.logger
+            let format = route.agentAudio
             makeAgent = { loop in
-                TwilioMediaStreamAgent(url: agentURL, eventLoop: loop, logger: logger, connectTimeout: timeout)
+                TwilioMediaStreamAgent(url: agentURL, eventLoop: loop, logger: logger, connectTimeout: timeout, mediaFormat: format)
             }
         }
 
@@ -270,7 +271,7 @@ private struct Admission: Sendable {
         let loop = group.next()
         let call = Call(
             leg: invite.leg, eventLoop: loop, services: services, negotiated: media.negotiated, codec: media.codec,
-            srtp: media.srtp, symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
+            srtp: media.srtp, agentSampleRate: route.agentAudio.sampleRate, symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
             makeAgent: makeAgent)
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }

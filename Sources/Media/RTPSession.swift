@@ -6,7 +6,8 @@ import NIOPosix
 /// synchronously from the session's packet handling or timer (or, for `playedMark`, from `clearPlayout`), so
 /// implementations must not block; they may call back into the session (enqueue, clear, close).
 public protocol RTPSessionDelegate: AnyObject {
-    /// Decoded audio from the peer, 8 kHz 16-bit mono. The buffer is only valid during the call (it is reused).
+    /// Decoded audio from the peer, 16-bit mono at the session's `agentSampleRate` (8 kHz unless asked), one 20 ms
+    /// frame per call. The buffer is only valid during the call (it is reused).
     func rtpSession(_ session: RTPSession, receivedAudio samples: UnsafeBufferPointer<Int16>)
     /// A DTMF press from RFC 4733 telephone-events, reported once per press.
     func rtpSession(_ session: RTPSession, receivedDigit digit: DTMFDigit)
@@ -45,7 +46,12 @@ public final class RTPSession {
     static let maxDatagram = 1500
     /// Decoded samples that can wait for the next tick: a frame's remainder plus the largest packet (G.711 in
     /// an MTU, or 120 ms of Opus).
-    static let decodeCapacity = samplesPerPacket + max(JitterBuffer.maxPayload, 8000 * OpusFrameDecoder.maxPacketMilliseconds / 1000)
+    static let decodeCapacity = maxFrameSamples
+        + max(JitterBuffer.maxPayload * maxAgentSampleRate / 8000, maxAgentSampleRate * OpusFrameDecoder.maxPacketMilliseconds / 1000)
+    /// Rates the agent side may use: narrowband, and wideband for agents that take 16-bit PCM.
+    public static let agentSampleRates = [8000, 16000, 24000]
+    static let maxAgentSampleRate = 24000
+    static let maxFrameSamples = maxAgentSampleRate / 50
     /// Default bounds of the jitter buffer's delay.
     public static let defaultJitterBuffer = 40...200
     public static let packetInterval = TimeAmount.milliseconds(20)
@@ -124,6 +130,15 @@ public final class RTPSession {
     private var jitter = JitterBuffer(minDepth: 2, maxDepth: 10, clockRate: 8000)
     /// G.711 loss concealment, made by `start` for G.711 calls.
     private var g711Concealer: G711Concealer?
+    /// The rate of the PCM exchanged with the delegate and `enqueue`, fixed by the first `start`.
+    public private(set) var agentSampleRate = 8000
+    /// Samples in 20 ms at `agentSampleRate`.
+    private var frameSamples = RTPSession.samplesPerPacket
+    /// G.711 (8 kHz) to and from a wideband agent rate; nil when no rate change is needed.
+    private var upsampler: Resampler?
+    private var downsampler: Resampler?
+    /// G.711 audio at 8 kHz on its way to or from the resamplers.
+    private let narrowScratch: UnsafeMutableBufferPointer<Int16>
     private let pcmScratch: UnsafeMutableBufferPointer<Int16>
     /// An encoded payload: 160 G.711 bytes or one Opus packet.
     private let encodeScratch: UnsafeMutableBufferPointer<UInt8>
@@ -143,7 +158,9 @@ public final class RTPSession {
             capacity: RTPHeader.fixedSize + OpusFrameEncoder.maxPacketBytes + SRTPStream.maxTrailer)
         decodeScratch = .allocate(capacity: Self.decodeCapacity)
         decodeScratch.initialize(repeating: 0)
-        pcmScratch = .allocate(capacity: Self.samplesPerPacket)
+        pcmScratch = .allocate(capacity: Self.maxFrameSamples)
+        narrowScratch = .allocate(capacity: JitterBuffer.maxPayload)
+        narrowScratch.initialize(repeating: 0)
         pcmScratch.initialize(repeating: 0)
         encodeScratch = .allocate(capacity: OpusFrameEncoder.maxPacketBytes)
         encodeScratch.initialize(repeating: 0)
@@ -154,6 +171,7 @@ public final class RTPSession {
     deinit {
         decodeScratch.deallocate()
         pcmScratch.deallocate()
+        narrowScratch.deallocate()
         encodeScratch.deallocate()
         srtpScratch.deallocate()
     }
@@ -247,19 +265,36 @@ public final class RTPSession {
     ///   - symmetric: latch onto the peer's RTP source (NAT traversal); false sends only to `remote`.
     ///   - inactivityTimeout: report `rtpSessionTimedOut` when nothing valid arrives for this long (nil: never).
     ///   - jitterBufferMilliseconds: bounds of the receive delay the jitter buffer adapts within (20 ms steps).
+    ///   - agentSampleRate: the rate of the PCM the delegate gets and `enqueue` takes (one of `agentSampleRates`;
+    ///     fixed by the first `start`). Opus is coded at it directly; G.711 goes through libspeexdsp's resampler.
+    ///     In-band DTMF detection runs only at 8 kHz.
     public func start(
         remote: SocketAddress?, codec: AudioCodec, telephoneEventPayloadType: UInt8?, symmetric: Bool = true,
-        inactivityTimeout: TimeAmount? = nil, jitterBufferMilliseconds: ClosedRange<Int> = RTPSession.defaultJitterBuffer
+        inactivityTimeout: TimeAmount? = nil, jitterBufferMilliseconds: ClosedRange<Int> = RTPSession.defaultJitterBuffer,
+        agentSampleRate: Int = 8000
     ) throws(MediaError) {
         eventLoop.preconditionInEventLoop()
         guard state != .closed else { return }
+        if state == .opened {
+            precondition(Self.agentSampleRates.contains(agentSampleRate), "unsupported agent sample rate \(agentSampleRate)")
+            self.agentSampleRate = agentSampleRate
+            frameSamples = agentSampleRate / 50
+            // A concealed packet is as long as the last one decoded: G.711 counts at 8 kHz, Opus at the agent's rate.
+            lastPacketSamples = codec.law != nil ? Self.samplesPerPacket : frameSamples
+        }
         if case .opus(let peer) = codec.encoding, codec != self.codec || opusEncoder == nil {
-            opusEncoder = try OpusFrameEncoder(sampleRate: 8000, peer: peer, frameSamples: Self.samplesPerPacket)
-            opusDecoder = try OpusFrameDecoder(sampleRate: 8000)
+            opusEncoder = try OpusFrameEncoder(sampleRate: self.agentSampleRate, peer: peer, frameSamples: frameSamples)
+            opusDecoder = try OpusFrameDecoder(sampleRate: self.agentSampleRate)
+            upsampler = nil
+            downsampler = nil
         } else if codec.law != nil {
             opusEncoder = nil
             opusDecoder = nil
             if g711Concealer == nil { g711Concealer = try G711Concealer() }
+            if self.agentSampleRate != 8000, upsampler == nil {
+                upsampler = try Resampler(from: 8000, to: self.agentSampleRate)
+                downsampler = try Resampler(from: self.agentSampleRate, to: 8000)
+            }
         }
         self.inactivityTimeout = inactivityTimeout
         sdpRemote = remote
@@ -267,7 +302,7 @@ public final class RTPSession {
         if !symmetric { latched = nil }
         self.codec = codec
         self.telephoneEventPayloadType = telephoneEventPayloadType
-        if telephoneEventPayloadType == nil {
+        if telephoneEventPayloadType == nil, self.agentSampleRate == 8000 {
             if inband == nil { inband = InbandDTMFDetector() }
         } else {
             inband = nil
@@ -287,12 +322,25 @@ public final class RTPSession {
         schedule()
     }
 
-    /// Queues audio to send (8 kHz 16-bit mono), after whatever is queued. Beyond the buffer's cap (5 min)
+    /// Queues audio to send (16-bit mono at `agentSampleRate`), after whatever is queued. Beyond the buffer's cap (5 min)
     /// the newest samples are dropped and counted in `statistics.playoutSamplesDropped`.
     public func enqueue(_ samples: UnsafeBufferPointer<Int16>) {
         eventLoop.assertInEventLoop()
         guard state != .closed else { return }
         playout.append(samples)
+    }
+
+    /// Queues audio recorded at another rate (an 8 kHz prompt on a wideband call), resampled to `agentSampleRate`.
+    /// Allocates for the conversion: for prompts, not for streamed audio.
+    public func enqueue(_ samples: UnsafeBufferPointer<Int16>, sampleRate: Int) {
+        guard sampleRate != agentSampleRate else { return enqueue(samples) }
+        guard let resampler = try? Resampler(from: sampleRate, to: agentSampleRate) else {
+            logger.error("cannot resample a prompt", metadata: ["from": "\(sampleRate)", "to": "\(agentSampleRate)"])
+            return
+        }
+        var converted = [Int16](repeating: 0, count: resampler.outputCount(forInput: samples.count) + 64)
+        let n = converted.withUnsafeMutableBufferPointer { resampler.process(samples, into: $0) }
+        converted.withUnsafeBufferPointer { enqueue(UnsafeBufferPointer(rebasing: $0[0..<n])) }
     }
 
     /// Places a mark after everything enqueued so far: the delegate's `playedMark` is called once all of that
@@ -423,7 +471,7 @@ public final class RTPSession {
             return
         }
         let markLimit = playout.markSerialLimit
-        let count = playout.read(into: pcmScratch)
+        let count = playout.read(into: UnsafeMutableBufferPointer(rebasing: pcmScratch[0..<frameSamples]))
         let payloadLength = encodeFrame(samples: count)
         if payloadLength > 0, let destination = latched ?? sdpRemote, let context = handler.context {
             let header = RTPHeader(
@@ -452,6 +500,16 @@ public final class RTPSession {
     /// - Returns: the payload's length; 0 if the encoder failed (the slot is skipped).
     private func encodeFrame(samples count: Int) -> Int {
         switch codec.encoding {
+        case .g711(let law) where downsampler != nil:
+            UnsafeMutableBufferPointer(rebasing: pcmScratch[count..<frameSamples]).update(repeating: 0)
+            let narrow = downsampler!.process(
+                UnsafeBufferPointer(rebasing: pcmScratch[0..<frameSamples]),
+                into: UnsafeMutableBufferPointer(rebasing: narrowScratch[0..<Self.samplesPerPacket]))
+            UnsafeMutableBufferPointer(rebasing: narrowScratch[narrow..<Self.samplesPerPacket]).update(repeating: 0)
+            law.encode(
+                UnsafeBufferPointer(rebasing: narrowScratch[0..<Self.samplesPerPacket]),
+                into: UnsafeMutableBufferPointer(rebasing: encodeScratch[0..<Self.samplesPerPacket]))
+            return Self.samplesPerPacket
         case .g711(let law):
             if count > 0 {
                 law.encode(
@@ -463,11 +521,10 @@ public final class RTPSession {
             }
             return Self.samplesPerPacket
         case .opus:
-            if count < Self.samplesPerPacket {
-                UnsafeMutableBufferPointer(rebasing: pcmScratch[count...]).update(repeating: 0)
-            }
+            UnsafeMutableBufferPointer(rebasing: pcmScratch[count..<frameSamples]).update(repeating: 0)
             guard let encoder = opusEncoder,
-                  let n = encoder.encode(UnsafeBufferPointer(pcmScratch), into: UnsafeMutableRawBufferPointer(encodeScratch))
+                  let n = encoder.encode(
+                    UnsafeBufferPointer(rebasing: pcmScratch[0..<frameSamples]), into: UnsafeMutableRawBufferPointer(encodeScratch))
             else {
                 stats.encodeFailures += 1
                 return 0
@@ -582,7 +639,7 @@ public final class RTPSession {
     /// until a 20 ms frame is ready, and hands that frame to the delegate. While the peer's stream is paused or
     /// not yet buffered, nothing is delivered.
     private func playOutInbound() {
-        while pendingSamples < Self.samplesPerPacket {
+        while pendingSamples < frameSamples {
             switch jitter.pop() {
             case .buffering, .empty:
                 return
@@ -592,16 +649,16 @@ public final class RTPSession {
                 conceal()
             }
         }
-        let frame = UnsafeBufferPointer(rebasing: decodeScratch[0..<Self.samplesPerPacket])
+        let frame = UnsafeBufferPointer(rebasing: decodeScratch[0..<frameSamples])
         delegate?.rtpSession(self, receivedAudio: frame)
         inband?.process(frame) { key in
             stats.telephoneEvents += 1
             delegate?.rtpSession(self, receivedDigit: DTMFDigit(character: key, durationMs: 0))
         }
         // Keep the remainder (packets of 30 ms and the like) at the front for the next tick.
-        pendingSamples -= Self.samplesPerPacket
+        pendingSamples -= frameSamples
         if pendingSamples > 0 {
-            let rest = decodeScratch.baseAddress! + Self.samplesPerPacket
+            let rest = decodeScratch.baseAddress! + frameSamples
             decodeScratch.baseAddress!.update(from: rest, count: pendingSamples)
         }
     }
@@ -610,6 +667,14 @@ public final class RTPSession {
     private func decode(_ payload: UnsafeRawBufferPointer) {
         let free = UnsafeMutableBufferPointer(rebasing: decodeScratch[pendingSamples...])
         switch codec.encoding {
+        case .g711(let law) where upsampler != nil:
+            // Decode and conceal at G.711's own rate, then resample what the agent gets.
+            let n = min(payload.count, narrowScratch.count)
+            let narrow = UnsafeMutableBufferPointer(rebasing: narrowScratch[0..<n])
+            law.decode(UnsafeRawBufferPointer(rebasing: payload[0..<n]), into: narrow)
+            g711Concealer?.received(narrow)
+            pendingSamples += upsampler!.process(UnsafeBufferPointer(narrow), into: free)
+            lastPacketSamples = n
         case .g711(let law):
             let n = min(payload.count, free.count)
             let decoded = UnsafeMutableBufferPointer(rebasing: free[0..<n])
@@ -630,6 +695,13 @@ public final class RTPSession {
 
     /// Synthesises a lost packet's worth of audio after the samples already waiting.
     private func conceal() {
+        if let upsampler, codec.law != nil {
+            let narrow = UnsafeMutableBufferPointer(rebasing: narrowScratch[0..<min(lastPacketSamples, narrowScratch.count)])
+            if let g711Concealer { g711Concealer.fill(narrow) } else { narrow.update(repeating: 0) }
+            let free = UnsafeMutableBufferPointer(rebasing: decodeScratch[pendingSamples...])
+            pendingSamples += upsampler.process(UnsafeBufferPointer(narrow), into: free)
+            return
+        }
         let n = min(lastPacketSamples, Self.decodeCapacity - pendingSamples)
         let gap = UnsafeMutableBufferPointer(rebasing: decodeScratch[pendingSamples..<(pendingSamples + n)])
         switch codec.encoding {

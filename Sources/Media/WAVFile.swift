@@ -4,7 +4,9 @@ import Foundation
 /// since that is what goes out on a G.711 call without resampling.
 public struct WAVFile: Sendable {
     public var samples: [Int16]
-    public var sampleRate: Int { 8000 }
+    public var sampleRate: Int { Self.sampleRate }
+    /// The one rate prompts have.
+    public static let sampleRate = 8000
 
     public init(samples: [Int16]) {
         self.samples = samples

@@ -43,3 +43,17 @@ struct JitterConfigurationTests {
         config.expectError("media: { jitter_max_ms: 5000 }\n" + config.minimal, line: 1, containing: "outside 20...1000")
     }
 }
+
+@Suite("Route agent audio")
+struct RouteAgentAudioTests {
+    let config = ConfigurationTests()
+
+    @Test func agentAudioIsReadForAgentRoutesOnly() throws {
+        let route = "routes:\n  - name: bot\n    agent: { url: \"ws://127.0.0.1:9/ws\" }\n"
+        #expect(try config.load(config.minimal, dialplan: route).dialplan.routes[0].agentAudio == .muLaw)
+        let wide = try config.load(config.minimal, dialplan: route + "    agent_audio: l16/24000\n")
+        #expect(wide.dialplan.routes[0].agentAudio == .linear16(sampleRate: 24000))
+        config.expectError(config.minimal, dialplan: route + "    agent_audio: l16/44100\n", line: 4, containing: "agent_audio must be mulaw, l16/16000 or l16/24000")
+        config.expectError(config.minimal, dialplan: "routes:\n  - name: d\n    embedded: demo\n    agent_audio: l16/16000\n", line: 4, containing: "agent routes only")
+    }
+}

@@ -222,11 +222,13 @@ final class SessionHarness: Sendable {
 
     func start(
         remote: SocketAddress?, codec: AudioCodec = .pcmu, telephoneEvent: UInt8? = 101, inactivityTimeout: TimeAmount? = nil,
-        srtp: SRTPConfiguration? = nil
+        srtp: SRTPConfiguration? = nil, agentSampleRate: Int = 8000
     ) async throws {
         try await onLoop {
             if let srtp { try $0.useSRTP(srtp) }
-            try $0.start(remote: remote, codec: codec, telephoneEventPayloadType: telephoneEvent, inactivityTimeout: inactivityTimeout)
+            try $0.start(
+                remote: remote, codec: codec, telephoneEventPayloadType: telephoneEvent, inactivityTimeout: inactivityTimeout,
+                agentSampleRate: agentSampleRate)
         }
     }
 

@@ -30,6 +30,14 @@ public enum ToneAnalysis {
         return min(1, power / (total * Double(n) / 2 * (0.25 / 0.375)))
     }
 
+    /// The highest `energyShare` over windows of `window` samples (stepping half a window): finds a tone somewhere
+    /// in a recording that also holds silence or codec start-up.
+    public static func bestShare(_ samples: [Int16], frequency: Double, sampleRate: Double, window: Int) -> Double {
+        stride(from: 0, to: max(0, samples.count - window), by: max(1, window / 2)).map {
+            energyShare(samples[$0..<($0 + window)], frequency: frequency, sampleRate: sampleRate)
+        }.max() ?? 0
+    }
+
     /// 16-bit samples of a sine tone.
     public static func tone(frequency: Double, sampleRate: Double, amplitude: Double = 8000, count: Int, phase: Int = 0) -> [Int16] {
         (0..<count).map { Int16(amplitude * sin(2 * Double.pi * frequency * Double($0 + phase) / sampleRate)) }

@@ -16,6 +16,8 @@ public struct Dialplan: Sendable {
         public var ringMilliseconds: Int = 0
         /// Only calls whose caller-identity verdict is one of these (all calls when nil).
         public var identity: Set<IdentityCondition>?
+        /// How audio goes to and from a remote agent (`agent_audio`): μ-law 8 kHz, or 16-bit PCM wideband.
+        public var agentAudio = AgentMediaFormat.muLaw
     }
 
     /// A STIR/SHAKEN condition a route can require: a verdict status or an attestation level.
@@ -71,7 +73,7 @@ public struct Dialplan: Sendable {
         let keys = try root.mapping(allowed: ["routes"])
         var routes: [Route] = []
         for node in try keys["routes"].required("routes", in: root).sequence() {
-            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "reject", "ring_ms"])
+            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "reject", "ring_ms", "agent_audio"])
             let name = try fields["name"].required("name", in: node).string()
             let match = try parseMatch(fields["match"], in: node)
             var trunks: Set<String>?
@@ -97,9 +99,11 @@ public struct Dialplan: Sendable {
                     return condition
                 })
             }
-            routes.append(Route(
+            var route = Route(
                 name: name, match: match, trunks: trunks, action: try parseAction(actions[0], fields[actions[0]]!),
-                ringMilliseconds: ring, identity: identity))
+                ringMilliseconds: ring, identity: identity)
+            if let audio = fields["agent_audio"] { route.agentAudio = try parseAgentAudio(audio, action: route.action) }
+            routes.append(route)
         }
         return Dialplan(routes: routes)
     }
