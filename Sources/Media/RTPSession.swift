@@ -127,7 +127,8 @@ public final class RTPSession {
     private var pendingSamples = 0
     /// Samples in the last packet decoded: the size of a concealed one.
     private var lastPacketSamples = RTPSession.samplesPerPacket
-    private var jitter = JitterBuffer(minDepth: 2, maxDepth: 10, clockRate: 8000)
+    /// A placeholder until `start` makes the real one for the codec's clock and the configured bounds.
+    private var jitter = JitterBuffer(minDepth: 1, maxDepth: 1, clockRate: 8000, capacity: 2)
     /// G.711 loss concealment, made by `start` for G.711 calls.
     private var g711Concealer: G711Concealer?
     /// The rate of the PCM exchanged with the delegate and `enqueue`, fixed by the first `start`.
