@@ -51,7 +51,8 @@ final class Call {
 
     init(
         leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, negotiated: NegotiatedAudio,
-        codec: AudioCodec, srtp: SRTPConfiguration? = nil, agentSampleRate: Int = 8000, symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
+        codec: AudioCodec, srtp: SRTPConfiguration? = nil, agentSampleRate: Int = 8000, symmetricRTP: Bool,
+        ringMilliseconds: Int, context: CallContext, record: CallRecord,
         makeAgent: @escaping (EventLoop) -> CallAgent
     ) {
         self.symmetricRTP = symmetricRTP
