@@ -253,7 +253,7 @@ private struct Admission: Sendable {
             return reject(400, "Bad Request", reason: "malformed SDP: \(error)")
         }
         let media: CallMedia
-        switch trunk.offerAnswer.negotiate(offer: offer) {
+        switch trunk.offerAnswer(agentSampleRate: route.agentAudio.sampleRate).negotiate(offer: offer) {
         case .notAcceptable(let why):
             return reject(488, "Not Acceptable Here", reason: why)
         case .agreed(let agreed):

@@ -14,14 +14,18 @@ struct TrunkMediaConfigurationTests {
     @Test func defaultsAllowSRTPAndTakeEveryCodecInTheOfferersOrder() throws {
         let t = try #require(try config.load(trunk("")).trunks.first)
         #expect(t.srtp == .allowed && t.codecs == nil)
-        #expect(t.offerAnswer.supportedEncodings == ["PCMU", "PCMA", "OPUS"] && !t.offerAnswer.preferOurOrder)
-        #expect(t.offerAnswer.srtpSuites.contains("AES_CM_128_HMAC_SHA1_80"))
+        let offerAnswer = t.offerAnswer(agentSampleRate: 8000)
+        #expect(offerAnswer.supportedEncodings == ["PCMU", "PCMA", "OPUS"] && !offerAnswer.preferOurOrder)
+        #expect(offerAnswer.srtpSuites.contains("AES_CM_128_HMAC_SHA1_80"))
+        #expect(offerAnswer.opusParameters == "maxplaybackrate=8000; sprop-maxcapturerate=8000; useinbandfec=1; stereo=0; sprop-stereo=0")
+        #expect(t.offerAnswer(agentSampleRate: 16000).opusParameters.hasPrefix("maxplaybackrate=16000; sprop-maxcapturerate=16000; "))
     }
 
     @Test func policyAndCodecOrderAreRead() throws {
         let t = try #require(try config.load(trunk("    srtp: required\n    codecs: [opus, PCMU]\n")).trunks.first)
         #expect(t.srtp == .required && t.codecs == ["opus", "pcmu"])
-        #expect(t.offerAnswer.supportedEncodings == ["OPUS", "PCMU"] && t.offerAnswer.preferOurOrder)
+        #expect(t.offerAnswer(agentSampleRate: 8000).supportedEncodings == ["OPUS", "PCMU"])
+        #expect(t.offerAnswer(agentSampleRate: 8000).preferOurOrder)
     }
 
     @Test func badValuesNameTheirLine() {

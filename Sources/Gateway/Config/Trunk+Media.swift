@@ -36,10 +36,13 @@ extension GatewayConfiguration.Trunk {
     }
 
     /// Offer/answer as this trunk wants it: its codecs in its order (or every codec in the offerer's order), its
-    /// SRTP policy over the suites this libsrtp can run.
-    var offerAnswer: AudioOfferAnswer {
+    /// SRTP policy over the suites this libsrtp can run, and an Opus fmtp that tells the peer the agent's rate
+    /// (no point in the peer coding more bandwidth than the agent hears, RFC 7587 §6.1).
+    func offerAnswer(agentSampleRate: Int) -> AudioOfferAnswer {
         AudioOfferAnswer(
             supportedEncodings: (codecs ?? ["pcmu", "pcma", "opus"]).map { $0.uppercased() },
-            preferOurOrder: codecs != nil, srtp: srtp, srtpSuites: SRTPSuite.available.map(\.rawValue))
+            preferOurOrder: codecs != nil, srtp: srtp, srtpSuites: SRTPSuite.available.map(\.rawValue),
+            opusParameters: "maxplaybackrate=\(agentSampleRate); sprop-maxcapturerate=\(agentSampleRate); "
+                + AudioOfferAnswer.defaultOpusParameters)
     }
 }
