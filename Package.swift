@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CSpanDSP", pkgConfig: "spandsp", providers: [.apt(["libspandsp-dev"])]),
         .systemLibrary(name: "COpus", pkgConfig: "opus", providers: [.apt(["libopus-dev"])]),
         .systemLibrary(name: "CSRTP", pkgConfig: "libsrtp2", providers: [.apt(["libsrtp2-dev"])]),
+        .systemLibrary(name: "CSpeexDSP", pkgConfig: "speexdsp", providers: [.apt(["libspeexdsp-dev"])]),
         // Non-variadic wrappers over sofia's tag-list calls, which Swift cannot call.
         .target(name: "SofiaShim", dependencies: ["CSofiaSIP"]),
 
@@ -43,7 +44,7 @@ let package = Package(
         .target(
             name: "Media",
             dependencies: [
-                "CSpanDSP",
+                "CSpanDSP", "COpus", "CSRTP", "CSpeexDSP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

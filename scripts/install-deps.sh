@@ -8,11 +8,13 @@ packages=(
     libspandsp-dev        # G.711, DTMF
     libopus-dev           # Opus
     libsrtp2-dev          # SRTP
+    libspeexdsp-dev       # resampling for wideband agent audio
     libssl-dev
     sip-tester            # sipp: the caller in tests and the README
     espeak-ng sox         # prompt generation (scripts/make-prompts.sh)
     secsipidx             # STIR/SHAKEN peer in the Identity tests
     postgresql            # shared compliance store; the Compliance tests start their own server
+    baresip               # softphone in the Opus and SRTP end-to-end tests
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -56,7 +56,7 @@ public enum AgentFailure: Error, Sendable, Equatable {
 ///
 /// Implemented by the gateway's call. Every method must be called on the call's event loop.
 public protocol AgentCallControl: AnyObject {
-    /// Queues 8 kHz 16-bit mono PCM for paced playout to the caller.
+    /// Queues 16-bit mono PCM for paced playout to the caller, at the agent's media rate (8 kHz for Twilio).
     func agentPlay(_ samples: UnsafeBufferPointer<Int16>)
     /// Asks to be told (through `CallAgent.markPlayed`) once everything queued before it has played.
     func agentMark(_ id: Int)
@@ -83,7 +83,8 @@ public protocol AgentCallControl: AnyObject {
 public protocol CallAgent: AnyObject {
     /// The call is answered and media flows. `control` is held weakly or until `stop`.
     func start(context: CallContext, control: AgentCallControl)
-    /// One packet of caller audio, 8 kHz 16-bit mono PCM (160 samples for 20 ms). Valid only during the call.
+    /// One packet of caller audio, 16-bit mono PCM at the agent's media rate (160 samples for 20 ms at 8 kHz).
+    /// Valid only during the call.
     func callerAudio(_ samples: UnsafeBufferPointer<Int16>)
     /// One DTMF press from the caller (0-9, *, #, A-D), de-duplicated.
     func callerDigit(_ digit: Character)

@@ -33,6 +33,8 @@ public final class TwilioMediaStreamAgent: CallAgent {
 
     public let url: AgentURL
     public let eventLoop: EventLoop
+    /// How audio is carried both ways.
+    public let mediaFormat: AgentMediaFormat
     /// This stream's id, `MZ` + 32 lowercase hex digits, fixed at init.
     public let streamSid: String
 
@@ -81,8 +83,12 @@ public final class TwilioMediaStreamAgent: CallAgent {
     ///   - eventLoop: the call's loop; the socket is created on it and every method must be called on it.
     ///   - logger: logs with `stream_sid` added; no media content and no digits are logged.
     ///   - connectTimeout: limit for TCP connect plus WebSocket upgrade.
-    public init(url: AgentURL, eventLoop: EventLoop, logger: Logger, connectTimeout: TimeAmount) {
+    ///   - mediaFormat: μ-law at 8 kHz (Twilio) or 16-bit PCM at a wideband rate; caller audio must come at its rate.
+    public init(
+        url: AgentURL, eventLoop: EventLoop, logger: Logger, connectTimeout: TimeAmount, mediaFormat: AgentMediaFormat = .muLaw
+    ) {
         self.url = url
+        self.mediaFormat = mediaFormat
         self.eventLoop = eventLoop
         self.connectTimeout = connectTimeout
         self.streamSid = TwilioIdentifier.make(prefix: "MZ")
@@ -135,7 +141,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
             if case .connecting = self.state { self.droppedBeforeOpen += 1 }
             return
         }
-        let timestampMs = self.samplesStreamed / 8
+        let timestampMs = self.samplesStreamed * 1000 / self.mediaFormat.sampleRate
         self.samplesStreamed += samples.count
         guard handler.isWritable else {
             self.droppedWhileBackpressured += 1
@@ -150,6 +156,12 @@ public final class TwilioMediaStreamAgent: CallAgent {
         let chunk = self.chunk
         let streamSid = self.streamSid
         WebSocketClientFrame.begin(&self.outbound)
+        if case .linear16 = self.mediaFormat {
+            self.writeLinear16(samples, sequenceNumber: sequenceNumber, chunk: chunk, timestampMs: timestampMs, streamSid: streamSid)
+            WebSocketClientFrame.finish(&self.outbound, opcode: .text)
+            handler.writeRawFrame(self.outbound)
+            return
+        }
         self.muLawScratch.withUnsafeMutableBufferPointer { muLaw in
             let encoded = UnsafeMutableBufferPointer(rebasing: muLaw[..<samples.count])
             G711Law.muLaw.encode(samples, into: encoded)
@@ -250,7 +262,8 @@ public final class TwilioMediaStreamAgent: CallAgent {
         let streamSid = self.streamSid
         self.sendText { buffer, sequenceNumber, _ in
             TwilioStreamMessage.writeStart(
-                into: &buffer, sequenceNumber: sequenceNumber, streamSid: streamSid, context: context
+                into: &buffer, sequenceNumber: sequenceNumber, streamSid: streamSid, context: context,
+                mediaFormat: self.mediaFormat
             )
         }
         let early = self.earlyCaptureUpdates
@@ -460,7 +473,45 @@ public final class TwilioMediaStreamAgent: CallAgent {
         }
     }
 
-    private func play(_ muLaw: Data) {
+    /// One `media` message of little-endian 16-bit PCM; the samples are byte-swapped first on a big-endian host.
+    private func writeLinear16(
+        _ samples: UnsafeBufferPointer<Int16>, sequenceNumber: Int, chunk: Int, timestampMs: Int, streamSid: String
+    ) {
+        if self.pcmScratch.count < samples.count {
+            self.pcmScratch = Array(repeating: 0, count: samples.count)
+        }
+        self.pcmScratch.withUnsafeMutableBufferPointer { pcm in
+            for i in 0..<samples.count { pcm[i] = samples[i].littleEndian }
+            TwilioStreamMessage.writeMedia(
+                into: &self.outbound, sequenceNumber: sequenceNumber, chunk: chunk, timestampMs: timestampMs,
+                payload: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: pcm[..<samples.count])), streamSid: streamSid
+            )
+        }
+    }
+
+    /// The agent's audio in the stream's format, to the call.
+    private func play(_ payload: Data) {
+        guard case .linear16 = self.mediaFormat else {
+            self.play(muLaw: payload)
+            return
+        }
+        let count = payload.count / 2
+        guard count > 0 else { return }
+        if self.pcmScratch.count < count {
+            self.pcmScratch = Array(repeating: 0, count: count)
+        }
+        let control = self.control
+        self.pcmScratch.withUnsafeMutableBufferPointer { pcm in
+            payload.withUnsafeBytes { bytes in
+                for i in 0..<count {
+                    pcm[i] = Int16(bitPattern: UInt16(bytes[2 * i]) | UInt16(bytes[2 * i + 1]) << 8)
+                }
+            }
+            control?.agentPlay(UnsafeBufferPointer(rebasing: pcm[..<count]))
+        }
+    }
+
+    private func play(muLaw: Data) {
         guard !muLaw.isEmpty else { return }
         if self.pcmScratch.count < muLaw.count {
             self.pcmScratch = Array(repeating: 0, count: muLaw.count)

@@ -180,7 +180,8 @@ enum TwilioStreamMessage {
     }
 
     static func writeStart(
-        into buffer: inout ByteBuffer, sequenceNumber: Int, streamSid: String, context: CallContext
+        into buffer: inout ByteBuffer, sequenceNumber: Int, streamSid: String, context: CallContext,
+        mediaFormat: AgentMediaFormat = .muLaw
     ) {
         buffer.writeStaticString(#"{"event":"start","sequenceNumber":""#)
         buffer.writeDecimal(sequenceNumber)
@@ -207,9 +208,16 @@ enum TwilioStreamMessage {
         parameter("route", context.route)
         parameter("sip_call_id", context.sipCallID)
         for extra in context.extraParameters { parameter(extra.name, extra.value) }
-        buffer.writeStaticString(
-            #"},"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"#
-        )
+        switch mediaFormat {
+        case .muLaw:
+            buffer.writeStaticString(
+                #"},"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"#
+            )
+        case .linear16(let rate):
+            buffer.writeStaticString(#"},"mediaFormat":{"encoding":"audio/l16","sampleRate":"#)
+            buffer.writeDecimal(rate)
+            buffer.writeStaticString(#","channels":1}},"streamSid":"#)
+        }
         buffer.writeJSONString(streamSid)
         buffer.writeInteger(UInt8(ascii: "}"))
     }

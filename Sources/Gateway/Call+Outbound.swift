@@ -46,7 +46,6 @@ extension Call {
         guard negotiated == nil, let sdp, let rtp else { return }
         switch negotiate(sdp) {
         case .agreed(let agreed):
-            negotiated = agreed
             startMedia(rtp, agreed)
         case .notAcceptable(let why):
             logger.warning("early media SDP ignored", metadata: ["reason": "\(why)"])
@@ -63,8 +62,7 @@ extension Call {
         if negotiated == nil {
             switch sdp.map(negotiate) ?? .notAcceptable("2xx without SDP answer") {
             case .agreed(let agreed):
-                negotiated = agreed
-                startMedia(rtp, agreed)
+                guard startMedia(rtp, agreed) else { return }
             case .notAcceptable(let why):
                 // Answered but unusable: end it with BYE rather than leave the callee in silence.
                 phase = .active
@@ -74,11 +72,23 @@ extension Call {
         startAgent()
     }
 
+    /// The callee's SDP answer, taken as the call's media plan (codec states, SRTP keys) when usable.
     private func negotiate(_ sdp: String) -> AudioOfferAnswer.Outcome {
+        let outcome: AudioOfferAnswer.Outcome
         do {
-            return AudioOffer().negotiate(answer: try SessionDescription(parsing: sdp))
+            outcome = AudioOffer().negotiate(answer: try SessionDescription(parsing: sdp))
         } catch {
             return .notAcceptable("malformed SDP: \(error)")
+        }
+        guard case .agreed(let agreed) = outcome else { return outcome }
+        switch CallMedia.make(agreed) {
+        case .success(let plan):
+            negotiated = plan.negotiated
+            codec = plan.codec
+            srtp = plan.srtp
+            return .agreed(plan.negotiated)
+        case .failure(let refusal):
+            return .notAcceptable(refusal.reason)
         }
     }
 

@@ -41,6 +41,11 @@ final class Call {
     var phase = Phase.settingUp
     var rtp: RTPSession?
     private(set) var agent: CallAgent?
+    /// From the SDP agreement: known at creation for an inbound call, at the answer (or early media) for one we place.
+    var codec: AudioCodec?
+    var srtp: SRTPConfiguration?
+    /// The rate of the PCM exchanged with the agent (8 kHz, or wideband for `audio/l16` agents).
+    let agentSampleRate: Int
     let symmetricRTP: Bool
     private let ringMilliseconds: Int
     /// Inbound: rings before answering. Outbound: gives up on a callee who does not answer.
@@ -57,14 +62,14 @@ final class Call {
     private static let fallbackMark = -1
 
     init(
-        leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, negotiated: NegotiatedAudio?,
+        leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, media: CallMedia?, agentSampleRate: Int = 8000,
         symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
         secureCapture: CallSecureCapture, dtmf: DTMFMode, makeAgent: @escaping (EventLoop) -> CallAgent
     ) {
         self.secureCapture = secureCapture
         self.dtmf = dtmf
         // `info` and `inband` answer without telephone-event, so the caller's phone uses the chosen transport.
-        var negotiated = negotiated
+        var negotiated = media?.negotiated
         if !dtmf.answersTelephoneEvent { negotiated?.telephoneEventPayloadType = nil }
         self.symmetricRTP = symmetricRTP
         self.ringMilliseconds = ringMilliseconds
@@ -72,6 +77,9 @@ final class Call {
         self.eventLoop = eventLoop
         self.services = services
         self.negotiated = negotiated
+        self.codec = media?.codec
+        self.srtp = media?.srtp
+        self.agentSampleRate = agentSampleRate
         self.context = context
         self.record = record
         self.callSid = record.callSid
@@ -128,19 +136,29 @@ final class Call {
     /// The ACK arrived: start media and the agent.
     func established() {
         eventLoop.assertInEventLoop()
-        guard phase == .answering, let rtp, let negotiated else { return }
-        startMedia(rtp, negotiated)
+        guard phase == .answering, let rtp, let negotiated, startMedia(rtp, negotiated) else { return }
         startAgent()
     }
 
-    /// Sends and receives RTP as negotiated.
-    func startMedia(_ rtp: RTPSession, _ negotiated: NegotiatedAudio) {
+    /// Sends and receives RTP as negotiated; false (and the call is being hung up) when the media cannot start.
+    @discardableResult
+    func startMedia(_ rtp: RTPSession, _ negotiated: NegotiatedAudio) -> Bool {
+        guard let codec else { return false }
         let remote = try? SocketAddress(ipAddress: negotiated.remoteAddress, port: negotiated.remotePort)
         let timeout = services.configuration.media.inactivityTimeoutSeconds
-        rtp.start(
-            remote: remote, codec: negotiated.audioCodec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
-            symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil)
-        record.codec = negotiated.audioCodec.name
+        do {
+            if let srtp { try rtp.useSRTP(srtp) }
+            try rtp.start(
+                remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
+                symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil,
+                jitterBufferMilliseconds: services.configuration.media.jitterMilliseconds, agentSampleRate: agentSampleRate)
+        } catch {
+            phase = .active
+            hangUp(by: "gateway", reason: "media setup failed: \(error)")
+            return false
+        }
+        record.codec = codec.name
+        return true
     }
 
     /// The call is answered: the agent takes over.
@@ -209,6 +227,7 @@ final class Call {
         record.bytesIn = stats.bytesReceived
         record.bytesOut = stats.bytesSent
         record.packetsLost = stats.packetsLost
+        record.media(stats)
         rtp.close().whenComplete { [self] _ in services.finish(self) }
     }
 
@@ -260,7 +279,7 @@ final class Call {
         agent = nil
         phase = .playingFallback
         rtp.clearPlayout()
-        services.prompts.fallback.withUnsafeBufferPointer { rtp.enqueue($0) }
+        services.prompts.fallback.withUnsafeBufferPointer { rtp.enqueue($0, sampleRate: WAVFile.sampleRate) }
         rtp.enqueueMark(Self.fallbackMark)
     }
 }

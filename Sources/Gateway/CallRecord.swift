@@ -1,5 +1,6 @@
 import Foundation
 import Identity
+import Media
 import NIOConcurrencyHelpers
 
 /// One call's record (CDR), written as one JSON line when the call is over. Carries no audio, keys or digits.
@@ -42,6 +43,28 @@ public struct CallRecord: Codable, Sendable, Equatable {
     public var stirReasonCode: Int?
     public var stirReason: String?
     public var stirSource: String?
+    /// The SRTP crypto suite (SDES), nil for plain RTP.
+    public var srtp: String?
+    /// SRTP packets dropped for failed authentication or as replays (counted, never fatal).
+    public var srtpAuthenticationFailures = 0
+    public var srtpReplayFailures = 0
+    /// Audio payloads the codec could not decode.
+    public var decodeFailures = 0
+    /// Jitter buffer: packets late, duplicated, concealed (lost at their turn), and the RFC 3550 jitter (ms).
+    public var packetsLate = 0
+    public var packetsDuplicated = 0
+    public var packetsConcealed = 0
+    public var jitterMilliseconds = 0.0
+
+    mutating func media(_ stats: RTPStatistics) {
+        srtpAuthenticationFailures = stats.srtpAuthenticationFailures
+        srtpReplayFailures = stats.srtpReplayFailures
+        decodeFailures = stats.decodeFailures
+        packetsLate = stats.packetsLate
+        packetsDuplicated = stats.packetsDuplicated
+        packetsConcealed = stats.packetsConcealed
+        jitterMilliseconds = (stats.jitterMilliseconds * 10).rounded() / 10
+    }
 
     mutating func identity(_ verdict: IdentityVerdict) {
         stirStatus = verdict.status.rawValue
@@ -61,6 +84,10 @@ public struct CallRecord: Codable, Sendable, Equatable {
         case secureCapture = "secure_capture"
         case stirStatus = "stir_status", stirAttestation = "stir_attestation", stirReasonCode = "stir_reason_code"
         case stirReason = "stir_reason", stirSource = "stir_source"
+        case srtp, srtpAuthenticationFailures = "srtp_auth_failures", srtpReplayFailures = "srtp_replay_failures"
+        case decodeFailures = "decode_failures"
+        case packetsLate = "packets_late", packetsDuplicated = "packets_duplicated", packetsConcealed = "packets_concealed"
+        case jitterMilliseconds = "jitter_ms"
     }
 }
 

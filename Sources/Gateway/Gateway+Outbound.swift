@@ -71,7 +71,7 @@ extension Gateway {
         var logger = services.logger
         logger[metadataKey: "call"] = "\(record.callSid)"
         logger[metadataKey: "sip_call_id"] = "\(callID)"
-        guard let agent = services.agentFactory(for: route.action, logger: logger) else { throw .routeHasNoAgent(route.name) }
+        guard let agent = services.agentFactory(for: route, logger: logger) else { throw .routeHasNoAgent(route.name) }
         record.agent = agent.name
 
         let context = CallContext(
@@ -81,7 +81,8 @@ extension Gateway {
         let leg = services.sip.reserveLeg()
         let loop = group.next()
         let call = Call(
-            leg: leg, eventLoop: loop, services: services, negotiated: nil, symmetricRTP: trunk.symmetricRTP,
+            leg: leg, eventLoop: loop, services: services, media: nil, agentSampleRate: route.agentAudio.sampleRate,
+            symmetricRTP: trunk.symmetricRTP,
             ringMilliseconds: 0, context: context, record: record, secureCapture: services.secureCapture(for: route),
             dtmf: route.dtmf ?? trunk.dtmf, makeAgent: agent.make)
         let dial = Call.Dial(
@@ -135,13 +136,5 @@ struct OutboundInvite: Sendable {
         return OutgoingInvite(
             requestURIs: order.map { $0.requestURI(user: to) }, from: fromHeader, to: "<sip:\(to)@\(order[0].host)>",
             callID: callID, sdp: sdp, headers: headers, credentials: outbound.credentials)
-    }
-}
-
-extension NegotiatedAudio {
-    /// The G.711 codec this agreement names, with the payload type the peer uses for it.
-    var audioCodec: AudioCodec {
-        let law: AudioCodec = encoding == "PCMA" ? .pcma : .pcmu
-        return AudioCodec(name: law.name, payloadType: payloadType, clockRate: 8000, law: law.law)
     }
 }

@@ -49,8 +49,8 @@ final class GatewayServices: Sendable {
     }
 
     /// What answers a route's calls: its name for the record and how to make one per call; nil for `reject`.
-    func agentFactory(for action: Dialplan.Action, logger: Logger) -> (name: String, make: (EventLoop) -> CallAgent)? {
-        switch action {
+    func agentFactory(for route: Dialplan.Route, logger: Logger) -> (name: String, make: (EventLoop) -> CallAgent)? {
+        switch route.action {
         case .reject:
             return nil
         case .embeddedDemo:
@@ -58,8 +58,9 @@ final class GatewayServices: Sendable {
             return ("embedded:demo", { _ in ScriptedAgent(greeting: prompts.greeting, digits: prompts.digits, goodbye: prompts.goodbye) })
         case .remoteAgent(let agentURL):
             let timeout = TimeAmount.milliseconds(Int64(configuration.agentConnectTimeoutMilliseconds))
+            let format = route.agentAudio
             return (agentURL.description, { loop in
-                TwilioMediaStreamAgent(url: agentURL, eventLoop: loop, logger: logger, connectTimeout: timeout)
+                TwilioMediaStreamAgent(url: agentURL, eventLoop: loop, logger: logger, connectTimeout: timeout, mediaFormat: format)
             })
         }
     }
@@ -274,7 +275,7 @@ private struct Admission: Sendable {
         case .embeddedDemo, .remoteAgent:
             break
         }
-        guard let agent = services.agentFactory(for: route.action, logger: logger) else { return }
+        guard let agent = services.agentFactory(for: route, logger: logger) else { return }
         record.agent = agent.name
         let makeAgent = agent.make
 
@@ -287,22 +288,26 @@ private struct Admission: Sendable {
         } catch {
             return reject(400, "Bad Request", reason: "malformed SDP: \(error)")
         }
-        let negotiated: NegotiatedAudio
-        switch AudioOfferAnswer().negotiate(offer: offer) {
+        let media: CallMedia
+        switch trunk.offerAnswer(agentSampleRate: route.agentAudio.sampleRate).negotiate(offer: offer) {
         case .notAcceptable(let why):
             return reject(488, "Not Acceptable Here", reason: why)
         case .agreed(let agreed):
-            negotiated = agreed
+            switch CallMedia.make(agreed) {
+            case .failure(let refusal): return reject(488, "Not Acceptable Here", reason: refusal.reason)
+            case .success(let plan): media = plan
+            }
         }
-        record.codec = negotiated.audioCodec.name
+        record.codec = media.codec.name
+        record.srtp = media.srtp?.suite.rawValue
 
         let context = CallContext(
             callSid: record.callSid, accountSid: config.accountSid, from: caller, to: called, trunk: trunk.name,
             route: route.name, sipCallID: invite.callID, extraParameters: verdict.parameters.map { (name: $0.0, value: $0.1) })
         let loop = group.next()
         let call = Call(
-            leg: invite.leg, eventLoop: loop, services: services, negotiated: negotiated, symmetricRTP: trunk.symmetricRTP,
-            ringMilliseconds: route.ringMilliseconds, context: context, record: record,
+            leg: invite.leg, eventLoop: loop, services: services, media: media, agentSampleRate: route.agentAudio.sampleRate,
+            symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
             secureCapture: services.secureCapture(for: route), dtmf: route.dtmf ?? trunk.dtmf, makeAgent: makeAgent)
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }

@@ -11,6 +11,10 @@ public struct MediaError: Error, Sendable, Hashable, CustomStringConvertible {
         case closed
         /// DTMF was asked for on a call that negotiated no RFC 4733 telephone-event.
         case noTelephoneEvent
+        /// SRTP key parameters that cannot be used (malformed, wrong length, MKI); the message never holds the key.
+        case invalidKey
+        /// A C codec or crypto library refused to set up (the message names the call and its error code).
+        case libraryFailure
     }
 
     public let code: Code

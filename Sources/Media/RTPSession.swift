@@ -6,7 +6,8 @@ import NIOPosix
 /// synchronously from the session's packet handling or timer (or, for `playedMark`, from `clearPlayout`), so
 /// implementations must not block; they may call back into the session (enqueue, clear, close).
 public protocol RTPSessionDelegate: AnyObject {
-    /// Decoded audio from the peer, 8 kHz 16-bit mono. The buffer is only valid during the call (it is reused).
+    /// Decoded audio from the peer, 16-bit mono at the session's `agentSampleRate` (8 kHz unless asked), one 20 ms
+    /// frame per call. The buffer is only valid during the call (it is reused).
     func rtpSession(_ session: RTPSession, receivedAudio samples: UnsafeBufferPointer<Int16>)
     /// A DTMF press from RFC 4733 telephone-events, reported once per press.
     func rtpSession(_ session: RTPSession, receivedDigit digit: DTMFDigit)
@@ -21,21 +22,38 @@ public protocol RTPSessionDelegate: AnyObject {
 /// delegate call is made there.
 ///
 /// The session owns a UDP channel bound on an even port taken from an `RTPPortPool`. After `start`, it
-///  - receives: parses RTP, decodes the negotiated G.711 payload type and hands the samples to the delegate,
-///    turns RFC 4733 telephone-events into de-duplicated `DTMFDigit`s, and counts everything else as ignored;
-///  - sends: one 160-sample packet every 20 ms against absolute deadlines, taking audio from the playout buffer
-///    and G.711 silence when it is empty, so the stream never pauses;
+///  - receives: unprotects SRTP when keyed (failed authentication and replays are counted and dropped), parses
+///    RTP, puts audio in a `JitterBuffer` (reorder, duplicates, late packets, adaptive depth), and on every 20 ms
+///    tick decodes what is due (G.711 or Opus, to 8 kHz) or conceals a loss (spandsp PLC; Opus PLC or FEC from
+///    the next packet) and hands the delegate exactly one 20 ms frame, so the agent hears an even cadence while the
+///    peer's stream flows; turns RFC 4733 telephone-events into de-duplicated `DTMFDigit`s, and counts everything
+///    else as ignored;
+///  - sends: one 20 ms packet every 20 ms against absolute deadlines, taking audio from the playout buffer
+///    and silence when it is empty, so the stream never pauses; protected in place when SRTP is on;
 ///  - latches (symmetric RTP): sends to the source address of the peer's RTP rather than the SDP address once
 ///    the peer has sent something, and moves to a new source once it has sent several packets in a row from it.
 ///
 /// Hot path: per packet there is no lock, no `Task`, no thread hop, and no allocation of the session's own
-/// (decode/encode scratch and the outbound `ByteBuffer` are reused; `AddressedEnvelope<ByteBuffer>` travels in
-/// `NIOAny` without boxing). NIO itself pools receive buffers.
+/// (decode/encode scratch, codec and SRTP states and the outbound `ByteBuffer` are reused;
+/// `AddressedEnvelope<ByteBuffer>` travels in `NIOAny` without boxing). NIO itself pools receive buffers; an SRTP
+/// packet is copied into a reused scratch buffer and unprotected there, since NIO's buffer is shared.
 ///
 /// Lifetime: the channel and the pacing timer hold the session; call `close()` to end it (and give back the port).
 public final class RTPSession {
     /// Samples per packet: 20 ms at 8 kHz.
     public static let samplesPerPacket = 160
+    /// Largest datagram handled: an Ethernet MTU.
+    static let maxDatagram = 1500
+    /// Decoded samples that can wait for the next tick: a frame's remainder plus the largest packet (G.711 in
+    /// an MTU, or 120 ms of Opus).
+    static let decodeCapacity = maxFrameSamples
+        + max(JitterBuffer.maxPayload * maxAgentSampleRate / 8000, maxAgentSampleRate * OpusFrameDecoder.maxPacketMilliseconds / 1000)
+    /// Rates the agent side may use: narrowband, and wideband for agents that take 16-bit PCM.
+    public static let agentSampleRates = [8000, 16000, 24000]
+    static let maxAgentSampleRate = 24000
+    static let maxFrameSamples = maxAgentSampleRate / 50
+    /// Default bounds of the jitter buffer's delay.
+    public static let defaultJitterBuffer = 40...200
     public static let packetInterval = TimeAmount.milliseconds(20)
     /// Most packets sent in one timer run when the loop was late (200 ms); beyond it the clock restarts.
     static let maxCatchUpPackets = 10
@@ -64,6 +82,12 @@ public final class RTPSession {
     private var closeFuture: EventLoopFuture<Void>?
 
     private var codec = AudioCodec.pcmu
+    /// Opus states, made by `start` when the codec is Opus.
+    private var opusEncoder: OpusFrameEncoder?
+    private var opusDecoder: OpusFrameDecoder?
+    /// SRTP per direction, set by `useSRTP` before `start`.
+    private var srtpInbound: SRTPStream?
+    private var srtpOutbound: SRTPStream?
     private var telephoneEventPayloadType: UInt8?
     /// The address from SDP.
     private var sdpRemote: SocketAddress?
@@ -90,8 +114,7 @@ public final class RTPSession {
 
     // Scratch buffers, allocated once.
     private let decodeScratch: UnsafeMutableBufferPointer<Int16>
-    /// Media inactivity: the receive path only raises a flag; the 20 ms tick turns it into a time, so no packet
-    /// reads the clock.
+    /// Media inactivity: the receive path only raises a flag; the 20 ms tick turns it into a time.
     private var inactivityTimeout: TimeAmount?
     private var receivedSinceTick = false
     private var lastActivity: NIODeadline?
@@ -100,10 +123,28 @@ public final class RTPSession {
     private var inband: InbandDTMFDetector?
     /// DTMF waiting to go out as RFC 4733 events.
     private var digits = RFC4733Sender()
-    /// Samples of the next 20 ms inbound frame already decoded into `decodeScratch`.
-    private var inboundFill = 0
+    /// Decoded samples waiting in `decodeScratch` (a packet may hold more or less than one 20 ms frame).
+    private var pendingSamples = 0
+    /// Samples in the last packet decoded: the size of a concealed one.
+    private var lastPacketSamples = RTPSession.samplesPerPacket
+    /// A placeholder until `start` makes the real one for the codec's clock and the configured bounds.
+    private var jitter = JitterBuffer(minDepth: 1, maxDepth: 1, clockRate: 8000, capacity: 2)
+    /// G.711 loss concealment, made by `start` for G.711 calls.
+    private var g711Concealer: G711Concealer?
+    /// The rate of the PCM exchanged with the delegate and `enqueue`, fixed by the first `start`.
+    public private(set) var agentSampleRate = 8000
+    /// Samples in 20 ms at `agentSampleRate`.
+    private var frameSamples = RTPSession.samplesPerPacket
+    /// G.711 (8 kHz) to and from a wideband agent rate; nil when no rate change is needed.
+    private var upsampler: Resampler?
+    private var downsampler: Resampler?
+    /// G.711 audio at 8 kHz on its way to or from the resamplers.
+    private let narrowScratch: UnsafeMutableBufferPointer<Int16>
     private let pcmScratch: UnsafeMutableBufferPointer<Int16>
+    /// An encoded payload: 160 G.711 bytes or one Opus packet.
     private let encodeScratch: UnsafeMutableBufferPointer<UInt8>
+    /// An SRTP datagram being unprotected, with room for libsrtp's trailer.
+    private let srtpScratch: UnsafeMutableRawBufferPointer
 
     private init(channel: Channel, handler: RTPChannelHandler, port: Int, portPool: RTPPortPool, logger: Logger) {
         self.eventLoop = channel.eventLoop
@@ -114,19 +155,26 @@ public final class RTPSession {
         var logger = logger
         logger[metadataKey: "rtp_port"] = "\(port)"
         self.logger = logger
-        self.outbound = channel.allocator.buffer(capacity: RTPHeader.fixedSize + Self.samplesPerPacket)
-        decodeScratch = .allocate(capacity: Self.samplesPerPacket)
+        self.outbound = channel.allocator.buffer(
+            capacity: RTPHeader.fixedSize + OpusFrameEncoder.maxPacketBytes + SRTPStream.maxTrailer)
+        decodeScratch = .allocate(capacity: Self.decodeCapacity)
         decodeScratch.initialize(repeating: 0)
-        pcmScratch = .allocate(capacity: Self.samplesPerPacket)
+        pcmScratch = .allocate(capacity: Self.maxFrameSamples)
+        narrowScratch = .allocate(capacity: JitterBuffer.maxPayload)
+        narrowScratch.initialize(repeating: 0)
         pcmScratch.initialize(repeating: 0)
-        encodeScratch = .allocate(capacity: Self.samplesPerPacket)
+        encodeScratch = .allocate(capacity: OpusFrameEncoder.maxPacketBytes)
         encodeScratch.initialize(repeating: 0)
+        srtpScratch = .allocate(byteCount: Self.maxDatagram + SRTPStream.maxTrailer, alignment: 8)
+        srtpScratch.initializeMemory(as: UInt8.self, repeating: 0)
     }
 
     deinit {
         decodeScratch.deallocate()
         pcmScratch.deallocate()
+        narrowScratch.deallocate()
         encodeScratch.deallocate()
+        srtpScratch.deallocate()
     }
 
     // MARK: - Opening
@@ -200,44 +248,100 @@ public final class RTPSession {
 
     // MARK: - Control
 
+    /// Keys SRTP (RFC 3711) for both directions: from now on inbound packets must authenticate and outbound ones
+    /// are protected. Call before `start`; the keys are not kept beyond libsrtp's own copy.
+    public func useSRTP(_ configuration: SRTPConfiguration) throws(MediaError) {
+        eventLoop.preconditionInEventLoop()
+        srtpInbound = try SRTPStream(key: configuration.remote, direction: .inbound)
+        srtpOutbound = try SRTPStream(key: configuration.local, direction: .outbound)
+    }
+
     /// Starts receiving and the 20 ms paced sender. Calling it again while running updates the remote address,
     /// codec and telephone-event payload type (e.g. after a re-INVITE) without restarting the stream.
+    /// Throws `.libraryFailure` only if libopus cannot make its states (then nothing changed).
     /// - Parameters:
     ///   - remote: where the SDP says to send; used until the peer's own RTP shows its real source.
     ///   - codec: what to send and which payload type carries the peer's audio.
     ///   - telephoneEventPayloadType: the negotiated RFC 4733 payload type, if any.
     ///   - symmetric: latch onto the peer's RTP source (NAT traversal); false sends only to `remote`.
     ///   - inactivityTimeout: report `rtpSessionTimedOut` when nothing valid arrives for this long (nil: never).
+    ///   - jitterBufferMilliseconds: bounds of the receive delay the jitter buffer adapts within (20 ms steps).
+    ///   - agentSampleRate: the rate of the PCM the delegate gets and `enqueue` takes (one of `agentSampleRates`;
+    ///     fixed by the first `start`). Opus is coded at it directly; G.711 goes through libspeexdsp's resampler.
+    ///     In-band DTMF detection runs only at 8 kHz.
     public func start(
         remote: SocketAddress?, codec: AudioCodec, telephoneEventPayloadType: UInt8?, symmetric: Bool = true,
-        inactivityTimeout: TimeAmount? = nil
-    ) {
+        inactivityTimeout: TimeAmount? = nil, jitterBufferMilliseconds: ClosedRange<Int> = RTPSession.defaultJitterBuffer,
+        agentSampleRate: Int = 8000
+    ) throws(MediaError) {
         eventLoop.preconditionInEventLoop()
         guard state != .closed else { return }
+        if state == .opened {
+            precondition(Self.agentSampleRates.contains(agentSampleRate), "unsupported agent sample rate \(agentSampleRate)")
+            self.agentSampleRate = agentSampleRate
+            frameSamples = agentSampleRate / 50
+            // A concealed packet is as long as the last one decoded: G.711 counts at 8 kHz, Opus at the agent's rate.
+            lastPacketSamples = codec.law != nil ? Self.samplesPerPacket : frameSamples
+        }
+        if case .opus(let peer) = codec.encoding, codec != self.codec || opusEncoder == nil {
+            opusEncoder = try OpusFrameEncoder(sampleRate: self.agentSampleRate, peer: peer, frameSamples: frameSamples)
+            opusDecoder = try OpusFrameDecoder(sampleRate: self.agentSampleRate)
+            upsampler = nil
+            downsampler = nil
+        } else if codec.law != nil {
+            opusEncoder = nil
+            opusDecoder = nil
+            if g711Concealer == nil { g711Concealer = try G711Concealer() }
+            if self.agentSampleRate != 8000, upsampler == nil {
+                upsampler = try Resampler(from: 8000, to: self.agentSampleRate)
+                downsampler = try Resampler(from: self.agentSampleRate, to: 8000)
+            }
+        }
         self.inactivityTimeout = inactivityTimeout
         sdpRemote = remote
         self.symmetric = symmetric
         if !symmetric { latched = nil }
         self.codec = codec
         self.telephoneEventPayloadType = telephoneEventPayloadType
-        if telephoneEventPayloadType == nil {
+        if telephoneEventPayloadType == nil, self.agentSampleRate == 8000 {
             if inband == nil { inband = InbandDTMFDetector() }
         } else {
             inband = nil
         }
         events.clockRate = codec.clockRate
         guard state == .opened else { return }
+        let minDepth = max(1, jitterBufferMilliseconds.lowerBound / 20)
+        jitter = JitterBuffer(
+            minDepth: minDepth, maxDepth: max(minDepth, jitterBufferMilliseconds.upperBound / 20), clockRate: codec.clockRate)
+        // RFC 4733 durations count RTP clock units: scale the sender's 8 kHz defaults to the codec's clock.
+        let scale = codec.clockRate / 8000
+        digits = RFC4733Sender(
+            toneSamples: 800 * scale, gapSamples: 800 * scale, pauseSamples: 4000 * scale,
+            samplesPerSlot: codec.timestampsPerPacket)
         state = .running
         nextDeadline = .now()
         schedule()
     }
 
-    /// Queues audio to send (8 kHz 16-bit mono), after whatever is queued. Beyond the buffer's cap (5 min)
+    /// Queues audio to send (16-bit mono at `agentSampleRate`), after whatever is queued. Beyond the buffer's cap (5 min)
     /// the newest samples are dropped and counted in `statistics.playoutSamplesDropped`.
     public func enqueue(_ samples: UnsafeBufferPointer<Int16>) {
         eventLoop.assertInEventLoop()
         guard state != .closed else { return }
         playout.append(samples)
+    }
+
+    /// Queues audio recorded at another rate (an 8 kHz prompt on a wideband call), resampled to `agentSampleRate`.
+    /// Allocates for the conversion: for prompts, not for streamed audio.
+    public func enqueue(_ samples: UnsafeBufferPointer<Int16>, sampleRate: Int) {
+        guard sampleRate != agentSampleRate else { return enqueue(samples) }
+        guard let resampler = try? Resampler(from: sampleRate, to: agentSampleRate) else {
+            logger.error("cannot resample a prompt", metadata: ["from": "\(sampleRate)", "to": "\(agentSampleRate)"])
+            return
+        }
+        var converted = [Int16](repeating: 0, count: resampler.outputCount(forInput: samples.count) + 64)
+        let n = converted.withUnsafeMutableBufferPointer { resampler.process(samples, into: $0) }
+        converted.withUnsafeBufferPointer { enqueue(UnsafeBufferPointer(rebasing: $0[0..<n])) }
     }
 
     /// Places a mark after everything enqueued so far: the delegate's `playedMark` is called once all of that
@@ -278,6 +382,13 @@ public final class RTPSession {
         var result = stats
         result.packetsLost = sequence.lost
         result.playoutSamplesDropped = playout.droppedSamples
+        result.srtp = srtpOutbound != nil
+        result.packetsLate = jitter.counters.late
+        result.packetsDuplicated = jitter.counters.duplicates
+        result.packetsConcealed = jitter.counters.lost
+        result.packetsDiscarded = jitter.counters.discarded
+        result.jitterBufferUnderruns = jitter.counters.underruns
+        result.jitterMilliseconds = jitter.jitterMilliseconds
         return result
     }
 
@@ -332,6 +443,8 @@ public final class RTPSession {
                 stats.senderClockResets += 1
                 break
             }
+            playOutInbound()
+            guard state == .running else { return }
             sendPacket()
             guard state == .running else { return }
             nextDeadline = nextDeadline + Self.packetInterval
@@ -359,35 +472,84 @@ public final class RTPSession {
             return
         }
         let markLimit = playout.markSerialLimit
-        let law = codec.law
-        let count = playout.read(into: pcmScratch)
-        if count > 0 {
-            law.encode(
-                UnsafeBufferPointer(rebasing: pcmScratch[0..<count]),
-                into: UnsafeMutableBufferPointer(rebasing: encodeScratch[0..<count]))
-        }
-        if count < Self.samplesPerPacket {
-            UnsafeMutableBufferPointer(rebasing: encodeScratch[count...]).update(repeating: law.silence)
-        }
-        if let destination = latched ?? sdpRemote, let context = handler.context {
+        let count = playout.read(into: UnsafeMutableBufferPointer(rebasing: pcmScratch[0..<frameSamples]))
+        let payloadLength = encodeFrame(samples: count)
+        if payloadLength > 0, let destination = latched ?? sdpRemote, let context = handler.context {
             let header = RTPHeader(
                 marker: !sentFirstPacket, payloadType: codec.payloadType, sequenceNumber: sequenceNumber,
                 timestamp: timestamp, ssrc: ssrc)
             outbound.clear()
             header.write(to: &outbound)
-            outbound.writeBytes(UnsafeRawBufferPointer(encodeScratch))
-            context.writeAndFlush(
-                handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: destination, data: outbound)), promise: nil)
-            sequenceNumber &+= 1
-            sentFirstPacket = true
-            stats.packetsSent += 1
-            stats.bytesSent += Self.samplesPerPacket
+            outbound.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: encodeScratch[0..<payloadLength])))
+            if protectOutbound() {
+                context.writeAndFlush(
+                    handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: destination, data: outbound)), promise: nil)
+                sequenceNumber &+= 1
+                sentFirstPacket = true
+                stats.packetsSent += 1
+                stats.bytesSent += payloadLength
+            }
         }
         // Time passes whether or not there was anywhere to send.
-        timestamp &+= UInt32(Self.samplesPerPacket)
+        timestamp &+= UInt32(codec.timestampsPerPacket)
         while state == .running, let id = playout.popDueMark(serialLimit: markLimit) {
             delegate?.rtpSession(self, playedMark: id)
         }
+    }
+
+    /// Encodes the `samples` read into `pcmScratch` (silence after them) into `encodeScratch`.
+    /// - Returns: the payload's length; 0 if the encoder failed (the slot is skipped).
+    private func encodeFrame(samples count: Int) -> Int {
+        switch codec.encoding {
+        case .g711(let law) where downsampler != nil:
+            UnsafeMutableBufferPointer(rebasing: pcmScratch[count..<frameSamples]).update(repeating: 0)
+            let narrow = downsampler!.process(
+                UnsafeBufferPointer(rebasing: pcmScratch[0..<frameSamples]),
+                into: UnsafeMutableBufferPointer(rebasing: narrowScratch[0..<Self.samplesPerPacket]))
+            UnsafeMutableBufferPointer(rebasing: narrowScratch[narrow..<Self.samplesPerPacket]).update(repeating: 0)
+            law.encode(
+                UnsafeBufferPointer(rebasing: narrowScratch[0..<Self.samplesPerPacket]),
+                into: UnsafeMutableBufferPointer(rebasing: encodeScratch[0..<Self.samplesPerPacket]))
+            return Self.samplesPerPacket
+        case .g711(let law):
+            if count > 0 {
+                law.encode(
+                    UnsafeBufferPointer(rebasing: pcmScratch[0..<count]),
+                    into: UnsafeMutableBufferPointer(rebasing: encodeScratch[0..<count]))
+            }
+            if count < Self.samplesPerPacket {
+                UnsafeMutableBufferPointer(rebasing: encodeScratch[count..<Self.samplesPerPacket]).update(repeating: law.silence)
+            }
+            return Self.samplesPerPacket
+        case .opus:
+            UnsafeMutableBufferPointer(rebasing: pcmScratch[count..<frameSamples]).update(repeating: 0)
+            guard let encoder = opusEncoder,
+                  let n = encoder.encode(
+                    UnsafeBufferPointer(rebasing: pcmScratch[0..<frameSamples]), into: UnsafeMutableRawBufferPointer(encodeScratch))
+            else {
+                stats.encodeFailures += 1
+                return 0
+            }
+            return n
+        }
+    }
+
+    /// Protects the packet in `outbound` in place when SRTP is on.
+    /// - Returns: false if libsrtp refused it (counted; the packet is not sent).
+    private func protectOutbound() -> Bool {
+        guard let srtp = srtpOutbound else { return true }
+        outbound.reserveCapacity(minimumWritableBytes: SRTPStream.maxTrailer)
+        let length = outbound.readableBytes
+        let start = outbound.readerIndex
+        let protected = outbound.withVeryUnsafeMutableBytes { storage in
+            srtp.protect(storage.baseAddress! + start, length: length, capacity: storage.count - start)
+        }
+        guard let protected else {
+            stats.srtpProtectFailures += 1
+            return false
+        }
+        outbound.moveWriterIndex(forwardBy: protected - length)
+        return true
     }
 
     /// One RFC 4733 packet in place of this slot's audio; the audio waits in the playout buffer.
@@ -399,14 +561,16 @@ public final class RTPSession {
             outbound.clear()
             header.write(to: &outbound)
             outbound.writeWithUnsafeMutableBytes(minimumWritableBytes: 4) { event.write(to: $0) }
-            context.writeAndFlush(
-                handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: destination, data: outbound)), promise: nil)
-            sequenceNumber &+= 1
-            sentFirstPacket = true
-            stats.packetsSent += 1
-            stats.bytesSent += 4
+            if protectOutbound() {
+                context.writeAndFlush(
+                    handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: destination, data: outbound)), promise: nil)
+                sequenceNumber &+= 1
+                sentFirstPacket = true
+                stats.packetsSent += 1
+                stats.bytesSent += 4
+            }
         }
-        timestamp &+= UInt32(Self.samplesPerPacket)
+        timestamp &+= UInt32(codec.timestampsPerPacket)
     }
 
     // MARK: - Receiving
@@ -416,8 +580,27 @@ public final class RTPSession {
             stats.packetsIgnored += 1
             return
         }
-        envelope.data.withUnsafeReadableBytes { bytes in
-            receive(bytes, from: envelope.remoteAddress)
+        guard let srtp = srtpInbound else {
+            envelope.data.withUnsafeReadableBytes { bytes in
+                receive(bytes, from: envelope.remoteAddress)
+            }
+            return
+        }
+        let length = envelope.data.readableBytes
+        guard length <= Self.maxDatagram else {
+            stats.packetsIgnored += 1
+            return
+        }
+        envelope.data.withUnsafeReadableBytes { srtpScratch.copyMemory(from: $0) }
+        switch srtp.unprotect(srtpScratch.baseAddress!, length: length, capacity: srtpScratch.count) {
+        case .ok(let plain):
+            receive(UnsafeRawBufferPointer(rebasing: srtpScratch[0..<plain]), from: envelope.remoteAddress)
+        case .authenticationFailed:
+            stats.srtpAuthenticationFailures += 1
+        case .replayed:
+            stats.srtpReplayFailures += 1
+        case .failed:
+            stats.packetsIgnored += 1
         }
     }
 
@@ -429,6 +612,8 @@ public final class RTPSession {
         let isAudio = header.payloadType == codec.payloadType
         guard isAudio || header.payloadType == telephoneEventPayloadType else {
             stats.packetsIgnored += 1
+            // Comfort noise and the like share the stream's numbering: their turn is not an audio loss.
+            jitter.skip(sequence: header.sequenceNumber)
             return
         }
         stats.packetsReceived += 1
@@ -438,27 +623,100 @@ public final class RTPSession {
         latch(source)
         let payload = UnsafeRawBufferPointer(rebasing: bytes[range])
         if isAudio {
-            // Peers packetise at 10, 20, 30 ms…; the agent always gets whole 20 ms frames.
-            var offset = 0
-            while offset < payload.count, state == .running {
-                let n = min(payload.count - offset, Self.samplesPerPacket - inboundFill)
-                let free = UnsafeMutableBufferPointer(rebasing: decodeScratch[inboundFill..<(inboundFill + n)])
-                codec.law.decode(UnsafeRawBufferPointer(rebasing: payload[offset..<(offset + n)]), into: free)
-                inboundFill += n
-                offset += n
-                if inboundFill == Self.samplesPerPacket {
-                    inboundFill = 0
-                    let frame = UnsafeBufferPointer(rebasing: decodeScratch[0..<Self.samplesPerPacket])
-                    delegate?.rtpSession(self, receivedAudio: frame)
-                    inband?.process(frame) { key in
-                        stats.telephoneEvents += 1
-                        delegate?.rtpSession(self, receivedDigit: DTMFDigit(character: key, durationMs: 0))
-                    }
-                }
+            let arrival = Int64(NIODeadline.now().uptimeNanoseconds)
+            if jitter.insert(sequence: header.sequenceNumber, timestamp: header.timestamp, arrivalNanoseconds: arrival, payload: payload) == .rejected {
+                stats.packetsIgnored += 1
             }
-        } else if let digit = events.receive(header: header, payload: payload) {
+        } else {
+            jitter.skip(sequence: header.sequenceNumber)
+            if let digit = events.receive(header: header, payload: payload) {
+                stats.telephoneEvents += 1
+                delegate?.rtpSession(self, receivedDigit: digit)
+            }
+        }
+    }
+
+    /// One tick of inbound audio: takes what is due from the jitter buffer (decoding it or concealing its loss)
+    /// until a 20 ms frame is ready, and hands that frame to the delegate. While the peer's stream is paused or
+    /// not yet buffered, nothing is delivered.
+    private func playOutInbound() {
+        while pendingSamples < frameSamples {
+            switch jitter.pop() {
+            case .buffering, .empty:
+                return
+            case .packet(let slot, let length):
+                jitter.withPayload(slot: slot, length: length) { decode($0) }
+            case .lost:
+                conceal()
+            }
+        }
+        let frame = UnsafeBufferPointer(rebasing: decodeScratch[0..<frameSamples])
+        delegate?.rtpSession(self, receivedAudio: frame)
+        inband?.process(frame) { key in
             stats.telephoneEvents += 1
-            delegate?.rtpSession(self, receivedDigit: digit)
+            delegate?.rtpSession(self, receivedDigit: DTMFDigit(character: key, durationMs: 0))
+        }
+        // Keep the remainder (packets of 30 ms and the like) at the front for the next tick.
+        pendingSamples -= frameSamples
+        if pendingSamples > 0 {
+            let rest = decodeScratch.baseAddress! + frameSamples
+            decodeScratch.baseAddress!.update(from: rest, count: pendingSamples)
+        }
+    }
+
+    /// Decodes one packet's payload after the samples already waiting.
+    private func decode(_ payload: UnsafeRawBufferPointer) {
+        let free = UnsafeMutableBufferPointer(rebasing: decodeScratch[pendingSamples...])
+        switch codec.encoding {
+        case .g711(let law) where upsampler != nil:
+            // Decode and conceal at G.711's own rate, then resample what the agent gets.
+            let n = min(payload.count, narrowScratch.count)
+            let narrow = UnsafeMutableBufferPointer(rebasing: narrowScratch[0..<n])
+            law.decode(UnsafeRawBufferPointer(rebasing: payload[0..<n]), into: narrow)
+            g711Concealer?.received(narrow)
+            pendingSamples += upsampler!.process(UnsafeBufferPointer(narrow), into: free)
+            lastPacketSamples = n
+        case .g711(let law):
+            let n = min(payload.count, free.count)
+            let decoded = UnsafeMutableBufferPointer(rebasing: free[0..<n])
+            law.decode(UnsafeRawBufferPointer(rebasing: payload[0..<n]), into: decoded)
+            g711Concealer?.received(decoded)
+            pendingSamples += n
+            lastPacketSamples = n
+        case .opus:
+            guard let decoder = opusDecoder, let n = decoder.decode(payload, into: free) else {
+                stats.decodeFailures += 1
+                conceal()
+                return
+            }
+            pendingSamples += n
+            lastPacketSamples = n
+        }
+    }
+
+    /// Synthesises a lost packet's worth of audio after the samples already waiting.
+    private func conceal() {
+        if let upsampler, codec.law != nil {
+            let narrow = UnsafeMutableBufferPointer(rebasing: narrowScratch[0..<min(lastPacketSamples, narrowScratch.count)])
+            if let g711Concealer { g711Concealer.fill(narrow) } else { narrow.update(repeating: 0) }
+            let free = UnsafeMutableBufferPointer(rebasing: decodeScratch[pendingSamples...])
+            pendingSamples += upsampler.process(UnsafeBufferPointer(narrow), into: free)
+            return
+        }
+        let n = min(lastPacketSamples, Self.decodeCapacity - pendingSamples)
+        let gap = UnsafeMutableBufferPointer(rebasing: decodeScratch[pendingSamples..<(pendingSamples + n)])
+        switch codec.encoding {
+        case .g711:
+            if let g711Concealer { g711Concealer.fill(gap) } else { gap.update(repeating: 0) }
+            pendingSamples += n
+        case .opus:
+            guard let decoder = opusDecoder else {
+                gap.update(repeating: 0)
+                pendingSamples += n
+                return
+            }
+            // In-band FEC in the next packet rebuilds this one; without it, libopus' PLC extrapolates.
+            pendingSamples += jitter.withNextPayload { decoder.conceal(into: gap, next: $0) }
         }
     }
 

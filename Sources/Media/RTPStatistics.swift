@@ -18,6 +18,30 @@ public struct RTPStatistics: Sendable, Hashable, Codable {
     public var playoutSamplesDropped = 0
     /// Times the sender was so late that it gave up catching up and restarted its clock.
     public var senderClockResets = 0
+    /// Whether the stream is SRTP.
+    public var srtp = false
+    /// SRTP packets dropped because their authentication tag did not verify (forged, corrupted or wrong key).
+    public var srtpAuthenticationFailures = 0
+    /// SRTP packets dropped as replays (already seen, or older than the replay window).
+    public var srtpReplayFailures = 0
+    /// Packets libsrtp refused to protect (not sent).
+    public var srtpProtectFailures = 0
+    /// Audio payloads the codec could not decode (corrupt Opus), dropped.
+    public var decodeFailures = 0
+    /// Outbound frames the codec failed to encode (not sent).
+    public var encodeFailures = 0
+    /// Audio packets that arrived after their turn in the jitter buffer (dropped).
+    public var packetsLate = 0
+    /// Audio packets received twice (the copy dropped).
+    public var packetsDuplicated = 0
+    /// Audio packets missing at their turn and concealed (PLC, or Opus FEC).
+    public var packetsConcealed = 0
+    /// Audio packets dropped to shorten the jitter buffer after the network calmed.
+    public var packetsDiscarded = 0
+    /// Times the jitter buffer ran dry while playing (the peer paused, or the delay was too short).
+    public var jitterBufferUnderruns = 0
+    /// RFC 3550 interarrival jitter of the peer's audio, in milliseconds.
+    public var jitterMilliseconds = 0.0
 
     public init() {}
 }

@@ -4,7 +4,9 @@ import Foundation
 /// since that is what goes out on a G.711 call without resampling.
 public struct WAVFile: Sendable {
     public var samples: [Int16]
-    public var sampleRate: Int { 8000 }
+    public var sampleRate: Int { Self.sampleRate }
+    /// The one rate prompts have.
+    public static let sampleRate = 8000
 
     public init(samples: [Int16]) {
         self.samples = samples
@@ -25,6 +27,19 @@ public struct WAVFile: Sendable {
     /// Parses WAV bytes.
     /// - Parameter name: names the source in error messages.
     public static func parse(_ bytes: UnsafeRawBufferPointer, name: String) throws -> WAVFile {
+        let pcm = try parsePCM16(bytes, name: name)
+        guard pcm.channels == 1 else {
+            throw MediaError(.invalidWAV, "\(name): \(pcm.channels) channels; need mono, 16-bit PCM, 8000 Hz")
+        }
+        guard pcm.sampleRate == 8000 else {
+            throw MediaError(.invalidWAV, "\(name): sample rate \(pcm.sampleRate) Hz; need 8000 Hz, mono, 16-bit PCM")
+        }
+        return WAVFile(samples: pcm.samples)
+    }
+
+    /// Parses 16-bit PCM WAV bytes at any rate and channel count (recordings, a softphone's dumps).
+    /// - Returns: the interleaved samples, the rate and the channel count.
+    public static func parsePCM16(_ bytes: UnsafeRawBufferPointer, name: String) throws -> (samples: [Int16], sampleRate: Int, channels: Int) {
         func fail(_ what: String) -> MediaError { MediaError(.invalidWAV, "\(name): \(what)") }
         func tag(_ at: Int) -> String { String(decoding: bytes[at..<(at + 4)], as: UTF8.self) }
         func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
@@ -52,12 +67,7 @@ public struct WAVFile: Sendable {
                 guard format.audioFormat == 1 else {
                     throw fail("audio format \(format.audioFormat) is not PCM (1); need 16-bit PCM, mono, 8000 Hz")
                 }
-                guard format.channels == 1 else {
-                    throw fail("\(format.channels) channels; need mono, 16-bit PCM, 8000 Hz")
-                }
-                guard format.rate == 8000 else {
-                    throw fail("sample rate \(format.rate) Hz; need 8000 Hz, mono, 16-bit PCM")
-                }
+                guard format.channels >= 1, format.rate > 0 else { throw fail("no channels or no sample rate") }
                 guard format.bits == 16 else {
                     throw fail("\(format.bits) bits per sample; need 16-bit PCM, mono, 8000 Hz")
                 }
@@ -71,7 +81,7 @@ public struct WAVFile: Sendable {
                     }
                     initialized = count
                 }
-                return WAVFile(samples: samples)
+                return (samples, format.rate, format.channels)
             default:
                 break
             }
@@ -80,14 +90,14 @@ public struct WAVFile: Sendable {
         throw fail(format == nil ? "no fmt chunk" : "no data chunk")
     }
 
-    /// Encodes samples as a 16-bit mono 8000 Hz WAV file (for tests and recordings).
-    public static func encode(_ samples: [Int16]) -> [UInt8] {
+    /// Encodes samples as a 16-bit mono WAV file (for tests and recordings), 8000 Hz unless told otherwise.
+    public static func encode(_ samples: [Int16], sampleRate: Int = 8000) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(44 + samples.count * 2)
         func put32(_ v: Int) { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
         func put16(_ v: Int) { for i in 0..<2 { out.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
         out += Array("RIFF".utf8); put32(36 + samples.count * 2); out += Array("WAVE".utf8)
-        out += Array("fmt ".utf8); put32(16); put16(1); put16(1); put32(8000); put32(16000); put16(2); put16(16)
+        out += Array("fmt ".utf8); put32(16); put16(1); put16(1); put32(sampleRate); put32(2 * sampleRate); put16(2); put16(16)
         out += Array("data".utf8); put32(samples.count * 2)
         for s in samples { put16(Int(UInt16(bitPattern: s))) }
         return out

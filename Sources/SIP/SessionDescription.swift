@@ -45,6 +45,8 @@ public struct MediaDescription: Sendable, Equatable {
     public var connectionAddress: String?
     public var direction: Direction
     public var packetTime: Int?
+    /// SDES keys (`a=crypto`), in the offerer's order of preference.
+    public var crypto: [SDESCrypto]
 
     public struct RTPMap: Sendable, Equatable {
         public var encoding: String
@@ -75,7 +77,7 @@ public struct MediaDescription: Sendable, Equatable {
     public init(
         type: String, port: Int, proto: String, formats: [UInt8], rtpMaps: [UInt8: RTPMap] = [:],
         fmtp: [UInt8: String] = [:], connectionAddress: String? = nil, direction: Direction = .sendrecv,
-        packetTime: Int? = nil
+        packetTime: Int? = nil, crypto: [SDESCrypto] = []
     ) {
         self.type = type
         self.port = port
@@ -86,6 +88,7 @@ public struct MediaDescription: Sendable, Equatable {
         self.connectionAddress = connectionAddress
         self.direction = direction
         self.packetTime = packetTime
+        self.crypto = crypto
     }
 
     /// The rtpmap of a payload type: explicit, or the RFC 3551 static assignment.
@@ -211,6 +214,9 @@ extension SessionDescription {
             if fields.count == 2, let pt = UInt8(fields[0]) { media.fmtp[pt] = String(fields[1]) }
         case "ptime":
             media.packetTime = Int(argument)
+        case "crypto":
+            // A line we cannot read is skipped like an unknown suite: another line may still be usable.
+            if let crypto = SDESCrypto(attribute: argument) { media.crypto.append(crypto) }
         case "sendrecv", "sendonly", "recvonly", "inactive":
             media.direction = MediaDescription.Direction(rawValue: String(name))!
         default:
@@ -237,6 +243,7 @@ extension SessionDescription {
                 if let fmtp = m.fmtp[pt] { lines.append("a=fmtp:\(pt) \(fmtp)") }
             }
             if let ptime = m.packetTime { lines.append("a=ptime:\(ptime)") }
+            for crypto in m.crypto { lines.append("a=crypto:\(crypto.attributeValue)") }
             lines.append("a=\(m.direction.rawValue)")
         }
         return lines.joined(separator: "\r\n") + "\r\n"

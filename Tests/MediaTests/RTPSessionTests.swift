@@ -54,7 +54,7 @@ import Testing
         let peer = h.peer.address
         // Start, then keep the loop busy for 300 ms (a busy loop, not a sleep): 16 packets fall due at once.
         try await h.onLoop { session in
-            session.start(remote: peer, codec: .pcmu, telephoneEventPayloadType: nil)
+            try session.start(remote: peer, codec: .pcmu, telephoneEventPayloadType: nil)
             let end = NIODeadline.now() + .milliseconds(300)
             while NIODeadline.now() < end {}
         }
@@ -208,11 +208,22 @@ import Testing
         // A sequence gap: 20, 21 lost.
         try await h.peer.send(rtpPacket(pt: 0, seq: 22, ts: 2160, payload: codes), to: port)
 
-        #expect(try await h.delegate.events.next() == .digit(DTMFDigit(character: "7", durationMs: 20)))
-        #expect(try await h.delegate.events.next() == .digit(DTMFDigit(character: "7", durationMs: 100)))
-        // The last audio packet arrives after all the others (one socket, loopback): nothing else came between.
-        #expect(try await h.delegate.events.next() == .audio(G711Law.muLaw.decoded(codes)))
+        // Digits come as they arrive; audio on the 20 ms ticks: the events' and the ignored packet's sequence
+        // numbers pass silently, lost 20 and 21 are concealed, then 22 plays.
+        var digits: [SessionEvent] = []
+        var frames: [[Int16]] = []
+        while digits.count < 2 || frames.count < 3 {
+            switch try await h.delegate.events.next() {
+            case .digit(let digit): digits.append(.digit(digit))
+            case .audio(let samples): frames.append(samples)
+            default: continue
+            }
+        }
+        #expect(digits == [.digit(DTMFDigit(character: "7", durationMs: 20)), .digit(DTMFDigit(character: "7", durationMs: 100))])
+        // After a concealed gap the PLC blends into the first real frame; its second half is the packet as sent.
+        #expect(frames[2].suffix(80) == G711Law.muLaw.decoded(codes).suffix(80))
         let stats = try await h.onLoop { $0.statistics }
+        #expect(stats.packetsConcealed == 2)
         #expect(stats.packetsReceived == 10)
         #expect(stats.bytesReceived == 160 * 2 + 4 * 8)
         #expect(stats.telephoneEvents == 2)
@@ -272,7 +283,9 @@ import Testing
             pcm += [Int16](repeating: 0, count: 800)
         }
         let codes = G711Law.muLaw.encoded(pcm)
+        let start = ContinuousClock.now
         for packet in 0..<(codes.count / 160) {
+            try await pace(packet, from: start)
             let payload = Array(codes[(packet * 160)..<((packet + 1) * 160)])
             try await h.peer.send(rtpPacket(pt: 0, seq: UInt16(packet), ts: UInt32(packet * 160), payload: payload), to: h.localPort)
         }

@@ -122,6 +122,12 @@ final class Peer: Sendable {
     }
 }
 
+/// Waits for packet `index`'s send time on a 20 ms grid from `start`: a real peer paces its stream, and the
+/// session's jitter buffer sheds the excess of a long burst.
+func pace(_ index: Int, from start: ContinuousClock.Instant) async throws {
+    try await Task.sleep(until: start + .milliseconds(20 * index), clock: .continuous)
+}
+
 func rtpPacket(pt: UInt8, seq: UInt16, ts: UInt32, ssrc: UInt32 = 0xC0FFEE, marker: Bool = false, payload: [UInt8])
     -> [UInt8]
 {
@@ -215,10 +221,14 @@ final class SessionHarness: Sendable {
     }
 
     func start(
-        remote: SocketAddress?, codec: AudioCodec = .pcmu, telephoneEvent: UInt8? = 101, inactivityTimeout: TimeAmount? = nil
+        remote: SocketAddress?, codec: AudioCodec = .pcmu, telephoneEvent: UInt8? = 101, inactivityTimeout: TimeAmount? = nil,
+        srtp: SRTPConfiguration? = nil, agentSampleRate: Int = 8000
     ) async throws {
         try await onLoop {
-            $0.start(remote: remote, codec: codec, telephoneEventPayloadType: telephoneEvent, inactivityTimeout: inactivityTimeout)
+            if let srtp { try $0.useSRTP(srtp) }
+            try $0.start(
+                remote: remote, codec: codec, telephoneEventPayloadType: telephoneEvent, inactivityTimeout: inactivityTimeout,
+                agentSampleRate: agentSampleRate)
         }
     }
 

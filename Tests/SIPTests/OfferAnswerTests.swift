@@ -55,9 +55,9 @@ struct OfferAnswerTests {
         #expect(reason.contains("no common codec"))
     }
 
-    @Test func srtpAndDisabledStreamsAreNotAcceptable() throws {
-        let srtp = try SessionDescription(parsing: "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/SAVP 0\n")
-        #expect(AudioOfferAnswer().negotiate(offer: srtp) == .notAcceptable("unsupported transport RTP/SAVP"))
+    @Test func unknownTransportsAndDisabledStreamsAreNotAcceptable() throws {
+        let dtls = try SessionDescription(parsing: "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 UDP/TLS/RTP/SAVPF 0\n")
+        #expect(AudioOfferAnswer().negotiate(offer: dtls) == .notAcceptable("unsupported transport UDP/TLS/RTP/SAVPF"))
         let disabled = try SessionDescription(parsing: "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 0 RTP/AVP 0\n")
         #expect(AudioOfferAnswer().negotiate(offer: disabled) == .notAcceptable("offer disabled the audio stream"))
     }

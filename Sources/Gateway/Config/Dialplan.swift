@@ -20,6 +20,8 @@ public struct Dialplan: Sendable {
         public var secureCapture: SecureCaptureSettings?
         /// How DTMF travels on this route's calls, over the trunk's.
         public var dtmf: DTMFMode?
+        /// How audio goes to and from a remote agent (`agent_audio`): μ-law 8 kHz, or 16-bit PCM wideband.
+        public var agentAudio = AgentMediaFormat.muLaw
     }
 
     /// A STIR/SHAKEN condition a route can require: a verdict status or an attestation level.
@@ -75,7 +77,7 @@ public struct Dialplan: Sendable {
         let keys = try root.mapping(allowed: ["routes"])
         var routes: [Route] = []
         for node in try keys["routes"].required("routes", in: root).sequence() {
-            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "reject", "ring_ms", "secure_capture", "dtmf"])
+            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "reject", "ring_ms", "secure_capture", "dtmf", "agent_audio"])
             let name = try fields["name"].required("name", in: node).string()
             let match = try parseMatch(fields["match"], in: node)
             var trunks: Set<String>?
@@ -101,11 +103,13 @@ public struct Dialplan: Sendable {
                     return condition
                 })
             }
-            routes.append(Route(
+            var route = Route(
                 name: name, match: match, trunks: trunks, action: try parseAction(actions[0], fields[actions[0]]!),
                 ringMilliseconds: ring, identity: identity,
                 secureCapture: try fields["secure_capture"].map { try SecureCaptureSettings.parse($0, onRoute: true) },
-                dtmf: try fields["dtmf"].map(DTMFMode.parse)))
+                dtmf: try fields["dtmf"].map(DTMFMode.parse))
+            if let audio = fields["agent_audio"] { route.agentAudio = try parseAgentAudio(audio, action: route.action) }
+            routes.append(route)
         }
         return Dialplan(routes: routes)
     }

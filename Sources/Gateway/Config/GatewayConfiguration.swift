@@ -1,5 +1,7 @@
 import Foundation
 import Identity
+import Media
+import SIP
 
 /// The gateway's configuration: `trunkline.yaml` plus the dialplan file it names.
 ///
@@ -18,6 +20,8 @@ public struct GatewayConfiguration: Sendable {
         public var rtpPorts: ClosedRange<Int> = 20000...20999
         /// Hang up a call whose peer has sent no RTP for this long (a caller gone without BYE); 0 never does.
         public var inactivityTimeoutSeconds = GatewayConfiguration.defaultInactivityTimeoutSeconds
+        /// Bounds of the receive jitter buffer's delay (ms, 20 ms steps); it adapts within them to measured jitter.
+        public var jitterMilliseconds = RTPSession.defaultJitterBuffer
     }
 
     public struct AdminSettings: Sendable {
@@ -46,6 +50,10 @@ public struct GatewayConfiguration: Sendable {
         public var preferVerstat = false
         /// Where and how calls leave through this trunk; nil for an inbound-only trunk.
         public var outbound: Outbound?
+        /// SRTP (SDES) on this trunk's calls: disabled, allowed (when offered) or required.
+        public var srtp = SRTPPolicy.allowed
+        /// Codecs to accept, in our order of preference (`opus`, `pcmu`, `pcma`); nil: all, in the offerer's order.
+        public var codecs: [String]?
     }
 
     /// STIR/SHAKEN verification of inbound calls; nil when not configured (verdicts are then absent, or the
@@ -95,7 +103,8 @@ public struct GatewayConfiguration: Sendable {
             if let port = fields["port"] { config.sip.port = try port.int(in: 0...65535) }
         }
         if let media = keys["media"] {
-            let fields = try media.mapping(allowed: ["address", "rtp_ports", "inactivity_timeout_s"])
+            let fields = try media.mapping(allowed: ["address", "rtp_ports", "inactivity_timeout_s", "jitter_min_ms", "jitter_max_ms"])
+            try config.media.parseJitter(fields, in: media)
             if let timeout = fields["inactivity_timeout_s"] { config.media.inactivityTimeoutSeconds = try timeout.int(in: 0...3600) }
             if let address = fields["address"] {
                 config.media.address = try address.string()
@@ -175,7 +184,7 @@ public struct GatewayConfiguration: Sendable {
 
     private static func parseTrunk(_ node: ConfigNode) throws -> Trunk {
         let fields = try node.mapping(allowed: [
-            "name", "profile", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat", "outbound", "dtmf",
+            "name", "profile", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat", "outbound", "dtmf", "srtp", "codecs",
         ])
         let name = try fields["name"].required("name", in: node).string()
         let allowNode = try fields["allow"].required("allow", in: node)
@@ -200,6 +209,7 @@ public struct GatewayConfiguration: Sendable {
         if let verify = fields["verify_identity"] { trunk.verifyIdentity = try verify.bool() }
         if let trust = fields["trust_verstat"] { trunk.trustVerstat = try trust.bool() }
         if let prefer = fields["prefer_verstat"] { trunk.preferVerstat = try prefer.bool() }
+        try trunk.parseMedia(fields)
         return trunk
     }
 
