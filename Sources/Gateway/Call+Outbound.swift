@@ -29,7 +29,15 @@ extension Call {
                     let offer = AudioOffer().offer(
                         localAddress: services.configuration.media.address, localPort: session.localPort,
                         sessionID: String(UInt32.random(in: 1...UInt32.max)))
-                    services.sip.invite(dial.invite.sipInvite(sdp: offer.text), on: leg)
+                    let invite: OutgoingInvite
+                    do {
+                        invite = try dial.invite.sipInvite(sdp: offer.text)
+                    } catch {
+                        logger.error("call not placed", metadata: ["reason": "\(error)"])
+                        rtp = nil
+                        return session.close().whenComplete { [self] _ in endUnsent(reason: "cannot sign the call: \(error)") }
+                    }
+                    services.sip.invite(invite, on: leg)
                     ringTimer = eventLoop.scheduleTask(in: dial.ringTimeout) { [self] in giveUpRinging(after: dial.ringTimeout) }
                 case .failure(let error):
                     logger.error("no RTP port for the call", metadata: ["error": "\(error)"])

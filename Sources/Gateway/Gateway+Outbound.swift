@@ -1,5 +1,6 @@
 import Agent
 import Foundation
+import Identity
 import Logging
 import Media
 import NIOCore
@@ -117,7 +118,8 @@ struct OutboundInvite: Sendable {
     /// Termination addresses, healthy ones first.
     let order: [TerminationAddress]
 
-    func sipInvite(sdp: String) -> OutgoingInvite {
+    /// Throws when the trunk signs (STIR/SHAKEN) and the numbers cannot be signed: such a call is not sent.
+    func sipInvite(sdp: String) throws -> OutgoingInvite {
         let domain = outbound.fromDomain ?? order[0].host
         let callerURI = "sip:\(from)@\(domain)"
         var headers: [String] = []
@@ -125,6 +127,11 @@ struct OutboundInvite: Sendable {
         case .from: break
         case .pAssertedIdentity: headers.append("P-Asserted-Identity: <\(callerURI)>")
         case .pPreferredIdentity: headers.append("P-Preferred-Identity: <\(callerURI)>")
+        }
+        if let signing = outbound.signing {
+            // Signed at send time, so `iat` is fresh for the verifier's 60 s window.
+            let signed = try signing.signer.sign(orig: from, dest: [to], attest: signing.attestation, iat: Date())
+            headers.append("Identity: \(signed.identityHeader)")
         }
         let fromHeader: String
         if outbound.privacy {

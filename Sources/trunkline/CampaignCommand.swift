@@ -2,11 +2,11 @@ import ArgumentParser
 import Compliance
 import Foundation
 
-/// `trunkline campaign create|import|status`. Starting and pausing a campaign happen in a running gateway.
+/// `trunkline campaign create|import|run|status`.
 struct CampaignCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "campaign", abstract: "Create outbound campaigns, import their contacts, show progress.",
-        subcommands: [Create.self, Import.self, Status.self])
+        subcommands: [Create.self, Import.self, Run.self, Status.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a campaign (paused until started).")

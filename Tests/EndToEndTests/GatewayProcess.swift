@@ -20,7 +20,8 @@ final class GatewayProcess: @unchecked Sendable {
 
     /// Writes `trunkline.yaml` and `dialplan.yaml` into a fresh temp folder and starts the gateway on them.
     /// `trunks` and `routes` are YAML list items (already indented by two spaces).
-    init(rtpPorts: ClosedRange<Int>, trunks: String, routes: String) async throws {
+    /// `extraConfig` is appended to `trunkline.yaml` (top-level sections such as `compliance:`).
+    init(rtpPorts: ClosedRange<Int>, trunks: String, routes: String, extraConfig: String = "") async throws {
         sipPort = try FreePort.sipPort()
         adminPort = try FreePort.sipPort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("trunkline-e2e-\(UUID().uuidString)")
@@ -36,6 +37,7 @@ final class GatewayProcess: @unchecked Sendable {
             trunks:
             \(trunks)
             dialplan: dialplan.yaml
+            \(extraConfig)
 
             """
         try config.write(to: directory.appendingPathComponent("trunkline.yaml"), atomically: true, encoding: .utf8)

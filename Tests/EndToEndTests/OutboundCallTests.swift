@@ -190,12 +190,25 @@ struct OutboundCallTests {
         #expect(!gateway.log.contains("s3cret-pw"), "the trunk password must never be logged")
     }
 
+    /// Also: the trunk signs (STIR/SHAKEN), so the callee must see a well-formed SHAKEN Identity header.
     @Test func earlyMediaFlowsBeforeTheAnswerAndTheCLIFollowsTheCall() async throws {
-        let scenario = try Self.calleeScenario(callerPattern: "&lt;sip:\\+15551230000@", earlyMedia: true)
+        let identity = "eyJ[A-Za-z0-9_-]+\\.eyJ[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+;info=&lt;https://certs.example.test/sti.pem&gt;;alg=ES256;ppt=shaken"
+        let scenario = try Self.calleeScenario(callerHeader: "Identity:", callerPattern: identity, earlyMedia: true)
         let callee = try await Sipp.serve(scenario: scenario, holdMilliseconds: 1000)
         defer { callee.stop() }
+        let key = FileManager.default.temporaryDirectory.appendingPathComponent("trunkline-signing-\(UUID().uuidString).pem").path
+        defer { try? FileManager.default.removeItem(atPath: key) }
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", key]
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0)
         let gateway = try await GatewayProcess(
-            rtpPorts: try FreePort.udpRange(count: 10), trunks: Self.trunk(addresses: ["127.0.0.1:\(callee.port)"]), routes: Self.demoRoute)
+            rtpPorts: try FreePort.udpRange(count: 10),
+            trunks: Self.trunk(addresses: ["127.0.0.1:\(callee.port)"],
+                               extra: "      sign: { key: \(key), x5u: \"https://certs.example.test/sti.pem\", attest: A }"),
+            routes: Self.demoRoute)
 
         let cli = Process()
         cli.executableURL = URL(fileURLWithPath: GatewayProcess.binary)

@@ -146,7 +146,7 @@ public struct GatewayConfiguration: Sendable {
 
         let trunksNode = try keys["trunks"].required("trunks", in: root)
         for trunkNode in try trunksNode.sequence() {
-            config.trunks.append(try parseTrunk(trunkNode))
+            config.trunks.append(try parseTrunk(trunkNode, base: base))
         }
         guard !config.trunks.isEmpty else { throw trunksNode.error("at least one trunk is required") }
         var seen = Set<String>()
@@ -182,7 +182,7 @@ public struct GatewayConfiguration: Sendable {
         return low...high
     }
 
-    private static func parseTrunk(_ node: ConfigNode) throws -> Trunk {
+    private static func parseTrunk(_ node: ConfigNode, base: URL) throws -> Trunk {
         let fields = try node.mapping(allowed: [
             "name", "profile", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat", "outbound", "dtmf", "srtp", "codecs",
         ])
@@ -203,7 +203,7 @@ public struct GatewayConfiguration: Sendable {
             trunk.profile = value
             trunk.trustVerstat = value.trustsVerstatByDefault
         }
-        if let outbound = fields["outbound"] { trunk.outbound = try parseOutbound(outbound, profile: trunk.profile) }
+        if let outbound = fields["outbound"] { trunk.outbound = try parseOutbound(outbound, profile: trunk.profile, resolve: { resolve($0, against: base) }) }
         if let symmetric = fields["symmetric_rtp"] { trunk.symmetricRTP = try symmetric.bool() }
         if let dtmf = fields["dtmf"] { trunk.dtmf = try DTMFMode.parse(dtmf) }
         if let verify = fields["verify_identity"] { trunk.verifyIdentity = try verify.bool() }

@@ -1,4 +1,5 @@
 import Foundation
+import Identity
 import SIP
 
 /// Which carrier a trunk talks to: sets the defaults that differ between carriers (nothing is hard-coded beyond
@@ -95,16 +96,23 @@ extension GatewayConfiguration {
         public var ringTimeoutSeconds = Outbound.defaultRingTimeoutSeconds
         /// How often each address is probed with OPTIONS; 0 turns health checks off.
         public var healthCheckIntervalSeconds = Outbound.defaultHealthCheckIntervalSeconds
+        /// STIR/SHAKEN authentication service: every INVITE carries an Identity header signed with this key.
+        public var signing: Signing?
+
+        public struct Signing: Sendable {
+            public var signer: PASSporTSigner
+            public var attestation: Attestation
+        }
 
         /// What carriers use before they give up on a ringing call themselves (Twilio's default timeout is 60 s).
         public static let defaultRingTimeoutSeconds = 30
         public static let defaultHealthCheckIntervalSeconds = 30
     }
 
-    static func parseOutbound(_ node: ConfigNode, profile: TrunkProfile) throws -> Outbound {
+    static func parseOutbound(_ node: ConfigNode, profile: TrunkProfile, resolve: (String) -> String) throws -> Outbound {
         let fields = try node.mapping(allowed: [
             "addresses", "username", "password", "from_domain", "caller_id_header", "privacy", "ring_timeout_s",
-            "health_check_interval_s",
+            "health_check_interval_s", "sign",
         ])
         let addressesNode = try fields["addresses"].required("addresses", in: node)
         var addresses: [TerminationAddress] = []
@@ -138,6 +146,29 @@ extension GatewayConfiguration {
         if let privacy = fields["privacy"] { outbound.privacy = try privacy.bool() }
         if let ring = fields["ring_timeout_s"] { outbound.ringTimeoutSeconds = try ring.int(in: 1...600) }
         if let interval = fields["health_check_interval_s"] { outbound.healthCheckIntervalSeconds = try interval.int(in: 0...3600) }
+        if let sign = fields["sign"] { outbound.signing = try parseSigning(sign, resolve: resolve) }
         return outbound
+    }
+
+    /// `sign: { key: PEM file, x5u: https URL of the certificate chain, attest: A|B|C }`.
+    private static func parseSigning(_ node: ConfigNode, resolve: (String) -> String) throws -> Outbound.Signing {
+        let fields = try node.mapping(allowed: ["key", "x5u", "attest"])
+        let key = resolve(try fields["key"].required("key", in: node).string())
+        let x5uNode = try fields["x5u"].required("x5u", in: node)
+        let x5u = try x5uNode.string()
+        guard let url = URL(string: x5u), url.scheme == "https", url.host != nil else {
+            throw x5uNode.error("x5u must be an https URL (verifiers fetch the certificate there)")
+        }
+        var attestation = Attestation.a
+        if let attest = fields["attest"] {
+            let text = try attest.string()
+            guard let value = Attestation(rawValue: text) else { throw attest.error("attest must be A, B or C") }
+            attestation = value
+        }
+        do {
+            return Outbound.Signing(signer: try PASSporTSigner(keyPEMFile: key, x5u: x5u), attestation: attestation)
+        } catch {
+            throw node.error("cannot load the signing key: \(error)")
+        }
     }
 }
