@@ -99,3 +99,39 @@ struct OfferAnswerTests {
         #expect(throws: SDPParseError.self) { try SessionDescription(parsing: huge) }
     }
 }
+
+@Suite("Our offer, their answer")
+struct AudioOfferTests {
+    func answer(_ media: String) throws -> SessionDescription {
+        try SessionDescription(parsing: "v=0\r\no=callee 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n\(media)")
+    }
+
+    @Test func theOfferListsG711AndTelephoneEvent() throws {
+        let text = AudioOffer().offer(localAddress: "192.0.2.1", localPort: 20002, sessionID: "7").text
+        #expect(text.contains("m=audio 20002 RTP/AVP 0 8 101"))
+        #expect(text.contains("a=rtpmap:101 telephone-event/8000"))
+        #expect(text.contains("c=IN IP4 192.0.2.1"))
+    }
+
+    @Test func theAnswersFirstOfferedCodecIsUsed() throws {
+        let outcome = AudioOffer().negotiate(answer: try answer("m=audio 4000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"))
+        guard case .agreed(let agreed) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(agreed.encoding == "PCMA")
+        #expect(agreed.remotePort == 4000)
+        #expect(agreed.remoteAddress == "192.0.2.9")
+        #expect(agreed.telephoneEventPayloadType == 101)
+    }
+
+    @Test(arguments: [
+        ("m=audio 0 RTP/AVP 0\r\n", "rejected the audio stream"),
+        ("m=audio 4000 RTP/AVP 18\r\n", "no codec we offered"),
+        ("m=audio 4000 RTP/SAVP 0\r\n", "we offered RTP/AVP"),
+    ])
+    func unusableAnswersSayWhy(media: String, reason: String) throws {
+        guard case .notAcceptable(let why) = AudioOffer().negotiate(answer: try answer(media)) else {
+            Issue.record("expected a refusal")
+            return
+        }
+        #expect(why.contains(reason), "\(why)")
+    }
+}
