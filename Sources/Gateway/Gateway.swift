@@ -303,7 +303,8 @@ private struct Admission: Sendable {
 
         let context = CallContext(
             callSid: record.callSid, accountSid: config.accountSid, from: caller, to: called, trunk: trunk.name,
-            route: route.name, sipCallID: invite.callID, extraParameters: verdict.parameters.map { (name: $0.0, value: $0.1) })
+            route: route.name, sipCallID: invite.callID, extraParameters: verdict.parameters.map { (name: $0.0, value: $0.1) }
+                + ContextHeaders.parameters(from: invite.extensionHeaders, allowed: trunk.contextHeaders))
         let loop = group.next()
         let call = Call(
             leg: invite.leg, eventLoop: loop, services: services, media: media, agentSampleRate: route.agentAudio.sampleRate,

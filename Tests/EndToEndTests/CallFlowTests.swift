@@ -152,6 +152,29 @@ struct CallFlowTests {
         try await agent.shutdown()
     }
 
+    @Test func overflowContextFromAContactCenterReachesTheAgentAndNothingElseDoes() async throws {
+        let agent = try await RecordingAgentServer.start()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 20),
+            trunks: "  - name: contact-center\n    allow: [127.0.0.0/8]\n    context_headers: [X-Queue]",
+            routes: "  - name: bot\n    agent: { url: \"\(agent.url(path: "/ws"))\" }")
+        async let call = Sipp.run(scenario: "overflow_hold.xml", gatewayPort: gateway.sipPort, service: "1000", holdMilliseconds: 500)
+        let connection = try await agent.waitForConnection(timeout: .seconds(10))
+        let start = try await connection.waitForEvent(named: "start")
+        let parameters = try #require(start["start"]?["customParameters"])
+        #expect(parameters["sip_diversion"]?.string == "<sip:+18005550199@cc.example>;reason=unconditional;counter=1")
+        #expect(parameters["sip_history_info"]?.string == "<sip:+18005550199@cc.example>;index=1")
+        #expect(parameters["sip_user_to_user"]?.string == "4f726465722d3432;encoding=hex")
+        #expect(parameters["sip_user_to_user_text"]?.string == "Order-42")
+        // The value arrives as one string; it neither adds nor overrides a parameter.
+        #expect(parameters["sip_x_queue"]?.string == #"billing", "from_number": "+19995550000"#)
+        #expect(parameters["from_number"]?.string == "+15551230001")
+        // Not on the trunk's allow-list.
+        #expect(parameters["sip_x_agent_secret"] == nil)
+        #expect(try await call.exitCode == 0)
+        try await agent.shutdown()
+    }
+
     @Test func theDemoAgentGreetsReadsBackAndHangsUpOnPound() async throws {
         let sink = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
         let gateway = try await GatewayProcess(

@@ -50,6 +50,9 @@ public struct GatewayConfiguration: Sendable {
         public var preferVerstat = false
         /// Where and how calls leave through this trunk; nil for an inbound-only trunk.
         public var outbound: Outbound?
+        /// Extra headers (e.g. X-Queue) passed to the agent as `sip_<name>` besides Diversion, History-Info and
+        /// User-to-User.
+        public var contextHeaders: [String] = []
         /// SRTP (SDES) on this trunk's calls: disabled, allowed (when offered) or required.
         public var srtp = SRTPPolicy.allowed
         /// Codecs to accept, in our order of preference (`opus`, `pcmu`, `pcma`); nil: all, in the offerer's order.
@@ -184,7 +187,7 @@ public struct GatewayConfiguration: Sendable {
 
     private static func parseTrunk(_ node: ConfigNode, base: URL) throws -> Trunk {
         let fields = try node.mapping(allowed: [
-            "name", "profile", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat", "outbound", "dtmf", "srtp", "codecs",
+            "name", "profile", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat", "outbound", "dtmf", "srtp", "codecs", "context_headers",
         ])
         let name = try fields["name"].required("name", in: node).string()
         let allowNode = try fields["allow"].required("allow", in: node)
@@ -202,6 +205,13 @@ public struct GatewayConfiguration: Sendable {
             }
             trunk.profile = value
             trunk.trustVerstat = value.trustsVerstatByDefault
+        }
+        if let headers = fields["context_headers"] {
+            trunk.contextHeaders = try headers.stringList()
+            for (name, entry) in zip(trunk.contextHeaders, try headers.sequence())
+            where name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) {
+                throw entry.error("'\(name)' is not a header name")
+            }
         }
         if let outbound = fields["outbound"] { trunk.outbound = try parseOutbound(outbound, profile: trunk.profile, resolve: { resolve($0, against: base) }) }
         if let symmetric = fields["symmetric_rtp"] { trunk.symmetricRTP = try symmetric.bool() }
