@@ -125,6 +125,44 @@ struct ConfigurationTests {
         expectError("identity:\n  trust_anchors: [/nonexistent/sti-ca.pem]\n" + minimal, line: 2, containing: "sti-ca.pem")
     }
 
+    /// A self-signed P-256 certificate (no key kept), standing in for an STI-CA root or a lab TLS CA.
+    static let testCertificatePEM = """
+        -----BEGIN CERTIFICATE-----
+        MIIBpTCCAUugAwIBAgIUUpfDhqTrosR8K9/8mdFez+COu50wCgYIKoZIzj0EAwIw
+        JzElMCMGA1UEAwwcVHJ1bmtsaW5lIENvbmZpZyBUZXN0IFRMUyBDQTAgFw0yNjEx
+        MjUxMTE3MzNaGA8yMTI2MTEwMTExMTczM1owJzElMCMGA1UEAwwcVHJ1bmtsaW5l
+        IENvbmZpZyBUZXN0IFRMUyBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABIBd
+        4Q/MITNQpCvpZRQG8top37kuJgac8AHQNv0LWEhyktaa0+npob2vIzxfzmhEodG1
+        mi087bKMgt8aqncdPZijUzBRMB0GA1UdDgQWBBSrJkksjXnzPA2qxXCEdYEVgk+z
+        GDAfBgNVHSMEGDAWgBSrJkksjXnzPA2qxXCEdYEVgk+zGDAPBgNVHRMBAf8EBTAD
+        AQH/MAoGCCqGSM49BAMCA0gAMEUCIAVib31unK7DUyuD7RpIOMFc0OlQLdfHOa/X
+        WS1Cv0gPAiEAgoRmRDBXcdrFa8I5/yKM3Ht+Hul6yssFq3rjZpj4z5o=
+        -----END CERTIFICATE-----
+        """
+
+    @Test func identityTLSRootsAreForTheX5UConnectionOnly() throws {
+        let folder = NSTemporaryDirectory() + "trunkline-tls-roots-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let anchor = folder + "/sti-ca.pem", tlsCA = folder + "/tls-ca.pem"
+        try Self.testCertificatePEM.write(toFile: anchor, atomically: true, encoding: .utf8)
+        try Self.testCertificatePEM.write(toFile: tlsCA, atomically: true, encoding: .utf8)
+
+        let plain = try #require(try load("identity:\n  trust_anchors: [\(anchor)]\n" + minimal).identity)
+        #expect(plain.fetch.additionalTLSRootsPEM.isEmpty)
+
+        let config = try load("identity:\n  trust_anchors: [\(anchor)]\n  tls_roots: [\(tlsCA)]\n  allow_private_x5u: true\n" + minimal)
+        let identity = try #require(config.identity)
+        #expect(identity.fetch.additionalTLSRootsPEM == [Self.testCertificatePEM])
+        #expect(identity.trustAnchors.count == 1)  // the TLS root is not an STI-CA anchor
+        #expect(identity.fetch.allowPrivateTargets)
+
+        expectError("identity:\n  trust_anchors: [\(anchor)]\n  tls_roots: [/nonexistent/tls-ca.pem]\n" + minimal, line: 3, containing: "tls-ca.pem")
+        let notPEM = folder + "/not.pem"
+        try "hello".write(toFile: notPEM, atomically: true, encoding: .utf8)
+        expectError("identity:\n  trust_anchors: [\(anchor)]\n  tls_roots: [\(notPEM)]\n" + minimal, line: 3, containing: "tls_roots")
+    }
+
     @Test func cidrMatching() throws {
         let v4 = try #require(CIDR("54.172.60.0/30"))
         #expect(v4.contains("54.172.60.3"))

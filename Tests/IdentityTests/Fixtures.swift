@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TrunklineTestSupport
 import Logging
 import X509
 @testable import Identity

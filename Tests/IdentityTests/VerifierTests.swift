@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TrunklineTestSupport
 import Testing
 @testable import Identity
 

@@ -224,7 +224,7 @@ public struct GatewayConfiguration: Sendable {
     }
 
     private static func parseIdentity(_ node: ConfigNode, base: URL) throws -> IdentityConfiguration {
-        let fields = try node.mapping(allowed: ["trust_anchors", "max_age_s", "allow_private_x5u"])
+        let fields = try node.mapping(allowed: ["trust_anchors", "max_age_s", "allow_private_x5u", "tls_roots"])
         let anchorsNode = try fields["trust_anchors"].required("trust_anchors", in: node)
         let files = try anchorsNode.stringList().map { resolve($0, against: base) }
         guard !files.isEmpty else { throw anchorsNode.error("at least one STI-CA trust anchor (PEM file) is required") }
@@ -236,6 +236,17 @@ public struct GatewayConfiguration: Sendable {
         }
         if let age = fields["max_age_s"] { identity.maximumIATAge = TimeInterval(try age.int(in: 1...3600)) }
         if let allow = fields["allow_private_x5u"] { identity.fetch.allowPrivateTargets = try allow.bool() }
+        // Extra roots for the x5u HTTPS connection only (a private CA in front of the certificate host); never
+        // STI-CA anchors. Each file must hold at least one certificate.
+        if let rootsNode = fields["tls_roots"] {
+            let rootFiles = try rootsNode.stringList().map { resolve($0, against: base) }
+            do {
+                _ = try IdentityConfiguration.loadTrustAnchors(pemFiles: rootFiles)
+                identity.fetch.additionalTLSRootsPEM = try rootFiles.map { try String(contentsOfFile: $0, encoding: .utf8) }
+            } catch {
+                throw rootsNode.error("tls_roots: \(error)")
+            }
+        }
         return identity
     }
 

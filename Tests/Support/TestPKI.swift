@@ -6,23 +6,25 @@ import X509
 
 /// A throw-away STI-CA built in code for each test run: root → intermediate → SHAKEN leaf, plus a separate TLS
 /// CA and server certificate for 127.0.0.1. Private keys live only in memory and in the test's temporary folder.
-struct TestPKI {
-    struct Options {
-        var spc = "1234"
-        var tnAuthList = true
-        var policyOID = true
-        var leafNotBefore: TimeInterval = -86_400
-        var leafNotAfter: TimeInterval = 30 * 86_400
+public struct TestPKI {
+    public struct Options {
+        public var spc = "1234"
+        public var tnAuthList = true
+        public var policyOID = true
+        public var leafNotBefore: TimeInterval = -86_400
+        public var leafNotAfter: TimeInterval = 30 * 86_400
+
+        public init() {}
     }
 
-    let rootKey = P256.Signing.PrivateKey()
-    let intermediateKey = P256.Signing.PrivateKey()
-    let leafKey = P256.Signing.PrivateKey()
-    let root: Certificate
-    let intermediate: Certificate
-    let leaf: Certificate
+    public let rootKey = P256.Signing.PrivateKey()
+    public let intermediateKey = P256.Signing.PrivateKey()
+    public let leafKey = P256.Signing.PrivateKey()
+    public let root: Certificate
+    public let intermediate: Certificate
+    public let leaf: Certificate
 
-    init(now: Date = Date(), options: Options = Options()) throws {
+    public init(now: Date = Date(), options: Options = Options()) throws {
         let rootName = try DistinguishedName {
             CommonName("Trunkline Test STI-CA Root")
             OrganizationName("Trunkline Test")
@@ -97,24 +99,24 @@ struct TestPKI {
         )
     }
 
-    var rootPEM: String { get throws { try root.serializeAsPEM().pemString } }
-    var leafPEM: String { get throws { try leaf.serializeAsPEM().pemString } }
-    var intermediatePEM: String { get throws { try intermediate.serializeAsPEM().pemString } }
+    public var rootPEM: String { get throws { try root.serializeAsPEM().pemString } }
+    public var leafPEM: String { get throws { try leaf.serializeAsPEM().pemString } }
+    public var intermediatePEM: String { get throws { try intermediate.serializeAsPEM().pemString } }
     /// What x5u serves: leaf first, then the intermediate.
-    var chainPEM: String { get throws { try leafPEM + "\n" + intermediatePEM + "\n" } }
-    var chainDocument: FetchedDocument {
+    public var chainPEM: String { get throws { try leafPEM + "\n" + intermediatePEM + "\n" } }
+    public var chainDocument: FetchedDocument {
         get throws { FetchedDocument(body: Array(try chainPEM.utf8), contentType: "application/pem-certificate-chain") }
     }
 }
 
 /// A TLS CA and a server certificate for 127.0.0.1, for the loopback HTTPS x5u server.
-struct TestTLS {
-    let caKey = P256.Signing.PrivateKey()
-    let serverKey = P256.Signing.PrivateKey()
-    let ca: Certificate
-    let server: Certificate
+public struct TestTLS {
+    public let caKey = P256.Signing.PrivateKey()
+    public let serverKey = P256.Signing.PrivateKey()
+    public let ca: Certificate
+    public let server: Certificate
 
-    init(now: Date = Date()) throws {
+    public init(now: Date = Date()) throws {
         let caName = try DistinguishedName { CommonName("Trunkline Test TLS CA") }
         let serverName = try DistinguishedName { CommonName("127.0.0.1") }
         ca = try Certificate(
@@ -143,24 +145,24 @@ struct TestTLS {
         )
     }
 
-    var caPEM: String { get throws { try ca.serializeAsPEM().pemString } }
-    var serverPEM: String { get throws { try server.serializeAsPEM().pemString } }
+    public var caPEM: String { get throws { try ca.serializeAsPEM().pemString } }
+    public var serverPEM: String { get throws { try server.serializeAsPEM().pemString } }
 }
 
 /// A temporary folder removed by `cleanup()`.
-struct TemporaryDirectory {
-    let path: String
+public struct TemporaryDirectory {
+    public let path: String
 
-    init() throws {
+    public init() throws {
         path = NSTemporaryDirectory() + "trunkline-identity-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
-    func write(_ name: String, _ text: String) throws -> String {
+    public func write(_ name: String, _ text: String) throws -> String {
         let file = path + "/" + name
         try text.write(toFile: file, atomically: true, encoding: .utf8)
         return file
     }
 
-    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+    public func cleanup() { try? FileManager.default.removeItem(atPath: path) }
 }

@@ -5,11 +5,17 @@ import NIOPosix
 import NIOSSL
 
 /// A real HTTPS server on 127.0.0.1 (ephemeral port) that serves canned responses and counts requests per path.
-final class HTTPSTestServer: @unchecked Sendable {
-    struct Response: Sendable {
-        var status: HTTPResponseStatus = .ok
-        var headers: [(String, String)] = [("Content-Type", "application/pem-certificate-chain")]
-        var body: [UInt8]
+public final class HTTPSTestServer: @unchecked Sendable {
+    public struct Response: Sendable {
+        public var status: HTTPResponseStatus = .ok
+        public var headers: [(String, String)] = [("Content-Type", "application/pem-certificate-chain")]
+        public var body: [UInt8]
+
+        public init(status: HTTPResponseStatus = .ok, headers: [(String, String)] = [("Content-Type", "application/pem-certificate-chain")], body: [UInt8]) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
     }
 
     private let lock = NSLock()
@@ -17,9 +23,9 @@ final class HTTPSTestServer: @unchecked Sendable {
     private var counts: [String: Int] = [:]
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var channel: Channel?
-    private(set) var port = 0
+    public private(set) var port = 0
 
-    init(tls: TestTLS) throws {
+    public init(tls: TestTLS) throws {
         let configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(try tls.serverPEM.utf8), format: .pem))],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(tls.serverKey.pemRepresentation.utf8), format: .pem))
@@ -39,13 +45,13 @@ final class HTTPSTestServer: @unchecked Sendable {
         self.port = channel.localAddress?.port ?? 0
     }
 
-    func url(_ path: String) -> String { "https://127.0.0.1:\(port)\(path)" }
+    public func url(_ path: String) -> String { "https://127.0.0.1:\(port)\(path)" }
 
-    func set(_ path: String, _ response: Response) {
+    public func set(_ path: String, _ response: Response) {
         lock.withLock { routes[path] = response }
     }
 
-    func requests(_ path: String) -> Int { lock.withLock { counts[path] ?? 0 } }
+    public func requests(_ path: String) -> Int { lock.withLock { counts[path] ?? 0 } }
 
     fileprivate func respond(to path: String) -> Response {
         lock.withLock {
@@ -54,7 +60,7 @@ final class HTTPSTestServer: @unchecked Sendable {
         }
     }
 
-    func stop() async {
+    public func stop() async {
         try? await channel?.close()
         try? await group.shutdownGracefully()
     }
@@ -87,12 +93,12 @@ final class HTTPSTestServer: @unchecked Sendable {
 }
 
 /// A TCP listener on 127.0.0.1 that accepts connections and never sends a byte (TLS handshake never completes).
-final class SilentServer: @unchecked Sendable {
+public final class SilentServer: @unchecked Sendable {
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let channel: Channel
-    let port: Int
+    public let port: Int
 
-    init() throws {
+    public init() throws {
         channel = try ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in channel.eventLoop.makeSucceededVoidFuture() }
@@ -100,7 +106,7 @@ final class SilentServer: @unchecked Sendable {
         port = channel.localAddress?.port ?? 0
     }
 
-    func stop() async {
+    public func stop() async {
         try? await channel.close()
         try? await group.shutdownGracefully()
     }
