@@ -13,24 +13,6 @@ struct OutboundCallTests {
     /// A callee scenario from the template (see callee_answer.xml.template for what each part does).
     static func calleeScenario(challenge: (user: String, password: String, port: Int)? = nil, callerHeader: String = "From:", callerPattern: String, earlyMedia: Bool = false) throws -> String {
         var text = try String(contentsOf: Sipp.scenarios.appendingPathComponent("callee_answer.xml.template"), encoding: .utf8)
-        let reply = { (status: String, extra: String, body: String) in
-            """
-              <send>
-                <![CDATA[
-
-                  SIP/2.0 \(status)
-                  [last_Via:]
-                  [last_From:]
-                  [last_To:];tag=[pid]SIPpTag01[call_number]
-                  [last_Call-ID:]
-                  [last_CSeq:]
-            \(extra)
-                  Content-Length: [len]
-            \(body)
-                ]]>
-              </send>
-            """
-        }
         let earlySDP = """
 
                   v=0
@@ -46,7 +28,7 @@ struct OutboundCallTests {
         let nonce = "trunkline-test-nonce"
         let challengeBlock = """
               <recv request="INVITE" crlf="true"/>
-            \(reply("407 Proxy Authentication Required", "      Proxy-Authenticate: Digest realm=\"trunk.test\", nonce=\"\(nonce)\", algorithm=MD5", ""))
+            \(reply("407 Proxy Authentication Required", extra: "      Proxy-Authenticate: Digest realm=\"trunk.test\", nonce=\"\(nonce)\", algorithm=MD5"))
               <recv request="ACK" crlf="true"/>
             """
         var authCheck = ""
@@ -64,9 +46,29 @@ struct OutboundCallTests {
         text = text.replacingOccurrences(
             of: "  PROGRESS\n",
             with: earlyMedia
-                ? reply("183 Session Progress", "      Content-Type: application/sdp", earlySDP) + "\n"
-                : reply("180 Ringing", "", "") + "\n")
+                ? reply("183 Session Progress", extra: "      Content-Type: application/sdp", body: earlySDP) + "\n"
+                : reply("180 Ringing") + "\n")
         return try writeScenario(text, name: "callee")
+    }
+
+    /// One response the callee sends to the last request (tagged To, so it is in the callee's dialog).
+    static func reply(_ status: String, extra: String = "", body: String = "", cseq: String = "[last_CSeq:]") -> String {
+        """
+          <send>
+            <![CDATA[
+
+              SIP/2.0 \(status)
+              [last_Via:]
+              [last_From:]
+              [last_To:];tag=[pid]SIPpTag01[call_number]
+              [last_Call-ID:]
+              \(cseq)
+        \(extra)
+              Content-Length: [len]
+        \(body)
+            ]]>
+          </send>
+        """
     }
 
     /// A callee that rings and then refuses with `status`, or (nil) never answers and takes the CANCEL.
@@ -74,55 +76,14 @@ struct OutboundCallTests {
         let template = try String(contentsOf: Sipp.scenarios.appendingPathComponent("callee_refuses.xml.template"), encoding: .utf8)
         let refusal: String
         if let status {
-            refusal = """
-                  <send>
-                    <![CDATA[
-
-                      SIP/2.0 \(status)
-                      [last_Via:]
-                      [last_From:]
-                      [last_To:];tag=[pid]SIPpTag01[call_number]
-                      [last_Call-ID:]
-                      [last_CSeq:]
-                      Content-Length: 0
-
-                    ]]>
-                  </send>
-                  <recv request="ACK" crlf="true"/>
-                """
+            refusal = reply(status) + "\n  <recv request=\"ACK\" crlf=\"true\"/>"
         } else {
             refusal = """
                   <recv request="CANCEL" crlf="true">
                     <action><ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="cseq"/></action>
                   </recv>
-                  <send>
-                    <![CDATA[
-
-                      SIP/2.0 200 OK
-                      [last_Via:]
-                      [last_From:]
-                      [last_To:];tag=[pid]SIPpTag01[call_number]
-                      [last_Call-ID:]
-                      [last_CSeq:]
-                      Content-Length: 0
-
-                    ]]>
-                  </send>
-                  <send>
-                    <![CDATA[
-
-                      SIP/2.0 487 Request Terminated
-                      [last_Via:]
-                      [last_From:]
-                      [last_To:];tag=[pid]SIPpTag01[call_number]
-                      [last_Call-ID:]
-                      CSeq: [$cseq] INVITE
-                      Content-Length: 0
-
-                    ]]>
-                  </send>
-                  <recv request="ACK" crlf="true"/>
-                """
+                """ + "\n" + reply("200 OK") + "\n" + reply("487 Request Terminated", cseq: "CSeq: [$cseq] INVITE")
+                + "\n  <recv request=\"ACK\" crlf=\"true\"/>"
         }
         return try writeScenario(template.replacingOccurrences(of: "  REFUSAL\n", with: refusal + "\n"), name: "refuses")
     }
