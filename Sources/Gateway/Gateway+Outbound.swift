@@ -87,8 +87,8 @@ extension Gateway {
             ringMilliseconds: 0, context: context, record: record, secureCapture: services.secureCapture(for: route),
             dtmf: route.dtmf ?? trunk.dtmf, makeAgent: agent.make)
         let dial = Call.Dial(
-            invite: OutboundInvite(trunk: trunk, outbound: outbound, to: request.to, from: request.from, callID: callID,
-                                   fallbackDomain: config.sip.listen, order: services.trunkHealth.order(outbound.addresses)),
+            invite: OutboundInvite(outbound: outbound, to: request.to, from: request.from, callID: callID,
+                                   order: services.trunkHealth.order(outbound.addresses)),
             ringTimeout: .seconds(Int64(request.ringTimeoutSeconds ?? outbound.ringTimeoutSeconds)))
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[leg] = call }
@@ -109,12 +109,10 @@ enum DialableNumber {
 /// The INVITE for a call we place, as the trunk wants it: Request-URIs in failover order, caller-ID headers,
 /// credentials.
 struct OutboundInvite: Sendable {
-    let trunk: GatewayConfiguration.Trunk
     let outbound: GatewayConfiguration.Outbound
     let to: String
     let from: String
     let callID: String
-    let fallbackDomain: String
     /// Termination addresses, healthy ones first.
     let order: [TerminationAddress]
 

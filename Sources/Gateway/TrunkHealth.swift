@@ -14,8 +14,11 @@ final class TrunkHealth: Sendable {
         return addresses.filter { !down.contains($0.description) } + addresses.filter { down.contains($0.description) }
     }
 
-    func isDown(_ address: TerminationAddress) -> Bool {
-        down.withLockedValue { $0.contains(address.description) }
+    /// Notes a health-check result; true when it changed the address's state.
+    func record(_ address: TerminationAddress, alive: Bool) -> Bool {
+        down.withLockedValue { down in
+            alive ? down.remove(address.description) != nil : down.insert(address.description).inserted
+        }
     }
 
     /// Any final answer means the address is alive (many carriers answer OPTIONS with 404 or 405); 408 and 503
@@ -36,10 +39,7 @@ final class TrunkHealth: Sendable {
                 for address in outbound.addresses {
                     let status = await sip.options(address.optionsURI)
                     let alive = Self.isAlive(status: status)
-                    let changed = down.withLockedValue { down in
-                        alive ? down.remove(address.description) != nil : down.insert(address.description).inserted
-                    }
-                    if changed {
+                    if record(address, alive: alive) {
                         logger.log(level: alive ? .notice : .warning, "termination address \(alive ? "up" : "down")", metadata: [
                             "trunk": "\(trunk)", "address": "\(address)", "status": "\(status)",
                         ])
@@ -48,13 +48,5 @@ final class TrunkHealth: Sendable {
             }
             try? await Task.sleep(for: .seconds(interval))
         }
-    }
-}
-
-extension TerminationAddress {
-    /// OPTIONS goes to the address itself, no user part.
-    var optionsURI: String {
-        let scheme = transport == .tls ? "sips" : "sip"
-        return "\(scheme):" + (port.map { "\(host):\($0)" } ?? host) + (transport == .udp ? "" : ";transport=\(transport.rawValue)")
     }
 }

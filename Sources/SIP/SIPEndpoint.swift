@@ -354,11 +354,9 @@ final class SofiaStack: @unchecked Sendable {
     /// or the address refused service or could not be reached (503).
     private func failover(_ state: LegState) -> (invite: OutgoingInvite, attempt: Int, requestURI: String)? {
         guard let invite = state.invite, !state.heardFromCallee, !shuttingDown, state.attempt + 1 < invite.requestURIs.count else { return nil }
-        switch state.cause {
-        case .declined(let status, _) where status == 408 || status == 503: break
-        case .failed(let status, _) where status == 408 || status == 503: break
-        default: return nil
-        }
+        // Every final response to our INVITE (sofia's own 408/503 for timeouts and transport errors included)
+        // is recorded as `declined` by `inviteResponse`.
+        guard case .declined(let status, _) = state.cause, status == 408 || status == 503 else { return nil }
         return (invite, state.attempt + 1, invite.requestURIs[state.attempt + 1])
     }
 

@@ -69,14 +69,18 @@ public struct TerminationAddress: Sendable, Equatable, CustomStringConvertible {
 
     /// The Request-URI for calling `user` at this address.
     public func requestURI(user: String) -> String {
-        let scheme = transport == .tls ? "sips" : "sip"
-        let hostPort = port.map { "\(host):\($0)" } ?? host
-        return "\(scheme):\(user)@\(hostPort)" + (transport == .udp ? "" : ";transport=\(transport.rawValue)")
+        "\(scheme):\(user)@\(description)"
     }
 
+    /// Where OPTIONS health checks go: the address itself, no user part.
+    public var optionsURI: String { "\(scheme):\(description)" }
+
+    /// `host[:port][;transport=…]`, as written in the config.
     public var description: String {
         (port.map { "\(host):\($0)" } ?? host) + (transport == .udp ? "" : ";transport=\(transport.rawValue)")
     }
+
+    private var scheme: String { transport == .tls ? "sips" : "sip" }
 }
 
 extension GatewayConfiguration {
