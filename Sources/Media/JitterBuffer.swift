@@ -77,6 +77,8 @@ struct JitterBuffer {
     private var waitedTicks = 0
     /// The depth underruns have shown to be needed.
     private var underrunFloor = 0
+    /// The peer said it goes quiet (RFC 3389 comfort noise, Opus DTX): running dry next is its pause, not an underrun.
+    private var pausedByPeer = false
 
     /// - Parameters:
     ///   - minDepth, maxDepth: bounds of the playout delay, in 20 ms packets.
@@ -102,6 +104,7 @@ struct JitterBuffer {
         sequence: UInt16, timestamp: UInt32, arrivalNanoseconds: Int64, payload: UnsafeRawBufferPointer
     ) -> Insertion {
         guard !payload.isEmpty, payload.count <= Self.maxPayload else { return .rejected }
+        pausedByPeer = false
         updateJitter(timestamp: timestamp, arrivalNanoseconds: arrivalNanoseconds)
         if !started {
             started = true
@@ -155,6 +158,7 @@ struct JitterBuffer {
         }
         if count == 0 {
             playing = false
+            guard !pausedByPeer else { return .empty }
             counters.underruns += 1
             // Underruns mean the delay was too short for this network.
             underrunFloor = min(maxDepth, max(underrunFloor, targetDepth) + 1)
@@ -180,6 +184,12 @@ struct JitterBuffer {
             // A skipped number: on to the next; an empty buffer waits for more.
             if count == 0 { return .buffering }
         }
+    }
+
+    /// The peer announced silence: the buffer running dry before its next audio is neither an underrun nor a
+    /// reason to deepen the delay.
+    mutating func peerPaused() {
+        pausedByPeer = true
     }
 
     /// Marks `sequence` as used by a non-audio packet of the same stream: its turn passes without output.
