@@ -72,12 +72,15 @@ public struct RTCPReporter: Sendable {
         self.randomised = randomised
     }
 
-    /// Whether a report is due at `now`; the first report goes out one (half, if randomised) interval after start.
-    public mutating func isDue(now: NIODeadline) -> Bool {
-        guard let next = nextReport else {
-            nextReport = now + (randomised ? .nanoseconds(interval.nanoseconds / 2) : interval)
-            return false
-        }
+    /// Starts the schedule: the first report goes out one interval after `now` (half of one, if randomised, as
+    /// RFC 3550 §6.2 allows for the first).
+    public mutating func begin(now: NIODeadline) {
+        nextReport = now + (randomised ? .nanoseconds(interval.nanoseconds / 2) : interval)
+    }
+
+    /// Whether a report is due at `now` (never before `begin`).
+    public func isDue(now: NIODeadline) -> Bool {
+        guard let next = nextReport else { return false }
         return now >= next
     }
 

@@ -122,11 +122,9 @@ public final class RTPSession {
     /// Hold: whether RTP goes out, and whether the peer is expected to send (the inactivity timeout waits).
     private var sending = true
     private var expectingMedia = true
-    /// RFC 3389: the payload type of comfort noise, its generator, and whether the peer is in a silence it announced
-    /// (a CN packet, or an Opus DTX frame) during which the agent hears noise instead of nothing.
+    /// RFC 3389: the payload type of comfort noise, and the noise the agent hears while the peer is silent.
     private var comfortNoisePayloadType: UInt8?
     private var comfortNoise: ComfortNoiseGenerator?
-    private var peerSilent = false
     private var sequence = SequenceTracker()
     private var events = RFC4733Receiver()
     private var playout = PlayoutBuffer()
@@ -365,6 +363,7 @@ public final class RTPSession {
         rtcpRemote = rtcpOptions.multiplexed ? nil : rtcpOptions.remote ?? Self.portAbove(remote)
         if rtcp == nil, let interval = rtcpOptions.interval {
             rtcp = RTCPReporter(interval: interval, randomised: rtcpOptions.randomised)
+            rtcp!.begin(now: .now())
         }
         self.symmetric = symmetric
         if !symmetric { latched = nil }
@@ -799,11 +798,9 @@ public final class RTPSession {
             }
         } else if isComfortNoise {
             // The peer's silence, announced: its turn passes, and the buffer running dry is a pause, not a loss.
-            jitter.skip(sequence: header.sequenceNumber)
-            jitter.peerPaused()
+            jitter.skip(sequence: header.sequenceNumber, announcesSilence: true)
             stats.comfortNoisePackets += 1
             comfortNoise?.setLevel(fromPayload: payload)
-            peerSilent = true
         } else {
             jitter.skip(sequence: header.sequenceNumber)
             if let digit = events.receive(header: header, payload: payload) {
@@ -820,10 +817,9 @@ public final class RTPSession {
         while pendingSamples < frameSamples {
             switch jitter.pop() {
             case .buffering, .empty:
-                guard peerSilent else { return }
+                guard jitter.peerSilent else { return }
                 fillSilence()
             case .packet(let slot, let length):
-                peerSilent = false
                 jitter.withPayload(slot: slot, length: length) { decode($0) }
             case .lost:
                 conceal()
@@ -870,10 +866,7 @@ public final class RTPSession {
             }
             // RFC 7587 §3.1.3: a DTX frame (at most 2 bytes) starts the peer's silence; libopus continues its
             // comfort noise while no packets come.
-            if payload.count <= Self.opusDTXFrameBytes {
-                peerSilent = true
-                jitter.peerPaused()
-            }
+            if payload.count <= Self.opusDTXFrameBytes { jitter.peerPaused() }
             pendingSamples += n
             lastPacketSamples = n
         }
