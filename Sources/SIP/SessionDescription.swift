@@ -104,6 +104,7 @@ public struct MediaDescription: Sendable, Equatable {
         case 8: return RTPMap(encoding: "PCMA", clockRate: 8000)
         case 9: return RTPMap(encoding: "G722", clockRate: 8000)
         case 18: return RTPMap(encoding: "G729", clockRate: 8000)
+        case 13: return RTPMap(encoding: "CN", clockRate: 8000)
         default: return nil
         }
     }
