@@ -241,6 +241,8 @@ final class Call {
             return
         }
         self.rtp = nil
+        // Closing sends the RTCP BYE (with a last report) at once: read the counters after it.
+        let closed = rtp.close()
         let stats = rtp.statistics
         record.packetsIn = stats.packetsReceived
         record.packetsOut = stats.packetsSent
@@ -249,7 +251,7 @@ final class Call {
         record.packetsLost = stats.packetsLost
         record.media(stats)
         record.rtcp(stats.rtcp)
-        rtp.close().whenComplete { [self] _ in services.finish(self) }
+        closed.whenComplete { [self] _ in services.finish(self) }
     }
 
     /// A key press from any transport; the same press sent two ways reaches the agent once.
