@@ -34,6 +34,7 @@ struct MediaQualityEndToEndTests {
     }
 
     @Test func theGatewayReportsOnTheCallerAndRecordsRoundTripAndTheCallersView() async throws {
+        let agent = try await RecordingAgentServer.start()
         let sink = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
         let rtcpPeer = try UDPPeer()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rtcp-e2e-\(UUID().uuidString)")
@@ -42,22 +43,26 @@ struct MediaQualityEndToEndTests {
         // The caller's SDP names its RTCP port with a=rtcp (not RTP + 1): the gateway must report there.
         let scenario = try Sipp.callScenario(
             media: "      m=audio [rtp_sink] RTP/AVP 8\n      a=rtpmap:8 PCMA/8000\n      a=rtcp:\(rtcpPeer.port)\n",
-            part: "  <pause milliseconds=\"2000\"/>\n", ending: .callerBye, in: directory, name: "rtcp")
+            part: "", ending: .awaitBye, in: directory, name: "rtcp")
         let gateway = try await GatewayProcess(
             rtpPorts: try FreePort.udpRange(count: 10), trunks: CallFlowTests.localTrunk,
-            routes: "  - name: demo\n    embedded: demo", media: "rtcp_interval_ms: 200")
-        async let sipp = Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "1000", keys: ["rtp_sink": "\(sink.port)"])
+            routes: "  - name: bot\n    agent: { url: \"\(agent.url())\" }", media: "rtcp_interval_ms: 200")
+        async let sipp = Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "agent", keys: ["rtp_sink": "\(sink.port)"])
         try await gateway.waitForLog("call answered")
+        let connection = try await agent.waitForConnection(timeout: .seconds(10))
         let port = try JitterEndToEndTests.rtpPort(in: gateway.log)
         let caller = try UDPPeer()
         for seq in 0..<10 { try caller.send(Self.rtp(pt: 8, seq: seq, ts: seq * 160, payload: [UInt8](repeating: 0xD5, count: 160)), to: port) }
         let callerSR = RTCPSenderInfo(ntpTimestamp: RTCPReporter.ntpNow(), rtpTimestamp: 1600, packetCount: 10, octetCount: 1600)
         try rtcpPeer.send(Self.rtcp(senderInfo: callerSR, block: nil), to: port + 1)
 
-        // The gateway's SR (it sends audio) with a block about the caller's stream that echoes the caller's SR.
-        let report = try Self.report(at: rtcpPeer) { $0.blockAboutUs?.lastSenderReport == callerSR.compactNTP }
+        // The gateway's SR (it sends audio) with a block about the caller's stream that echoes the caller's SR, once
+        // it has read all 10 packets (the RTP and RTCP sockets are read in either order).
+        let report = try Self.report(at: rtcpPeer) {
+            $0.blockAboutUs?.lastSenderReport == callerSR.compactNTP && $0.blockAboutUs?.extendedHighestSequence == 9
+        }
         let block = try #require(report.blockAboutUs)
-        #expect(block.cumulativeLost == 0 && block.extendedHighestSequence == 9)
+        #expect(block.cumulativeLost == 0 && block.fractionLost == 0)
         let gatewaySR = try #require(report.senderInfo)
         #expect(gatewaySR.packetCount > 0)
 
@@ -66,6 +71,9 @@ struct MediaQualityEndToEndTests {
             ssrc: report.senderSSRC, fractionLost: 51, cumulativeLost: 7, extendedHighestSequence: 200, jitter: 80,
             lastSenderReport: gatewaySR.compactNTP, delaySinceLastSenderReport: 0)
         try rtcpPeer.send(Self.rtcp(senderInfo: nil, block: aboutGateway), to: port + 1)
+        // A report after it shows the call's loop has read it; then the agent hangs up.
+        _ = try Self.report(at: rtcpPeer) { _ in true }
+        try await connection.sendClose()
 
         // Hang-up: the gateway says BYE in RTCP too.
         _ = try Self.report(at: rtcpPeer, timeout: 10) { $0.bye }
@@ -81,6 +89,7 @@ struct MediaQualityEndToEndTests {
         #expect(rtt >= 0 && rtt < 500, "loopback round trip \(rtt) ms")
         #expect(record["rtt_min_ms"] as? Double == rtt && record["rtt_max_ms"] as? Double == rtt)
         await sink.close()
+        try await agent.shutdown()
     }
 
     @Test func comfortNoiseFillsTheCallersSilenceForTheAgentWithoutLoss() async throws {
@@ -90,7 +99,7 @@ struct MediaQualityEndToEndTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let scenario = try Sipp.callScenario(
             media: "      m=audio [auto_media_port] RTP/AVP 8 13\n      a=rtpmap:8 PCMA/8000\n      a=rtpmap:13 CN/8000\n",
-            part: "  <pause milliseconds=\"2000\"/>\n", ending: .callerBye, in: directory, name: "cn")
+            part: "", ending: .awaitBye, in: directory, name: "cn")
         let gateway = try await GatewayProcess(
             rtpPorts: try FreePort.udpRange(count: 10), trunks: CallFlowTests.localTrunk,
             routes: "  - name: bot\n    agent: { url: \"\(agent.url())\" }")
@@ -114,6 +123,7 @@ struct MediaQualityEndToEndTests {
         let media = try await connection.waitForEvents(named: "media", count: 38, timeout: .seconds(5))
         let timestamps = media.compactMap { Int($0["media"]?["timestamp"]?.string ?? "") }
         #expect(timestamps == Array(stride(from: 0, to: 38 * 20, by: 20)))
+        try await connection.sendClose()
 
         let result = try await sipp
         #expect(result.exitCode == 0, "\(result.output)")
