@@ -53,8 +53,9 @@ public struct RTCPReporter: Sendable {
     /// Seconds since 1900 at the Unix epoch (NTP's era 0).
     static let ntpEpochOffset: UInt64 = 2_208_988_800
 
-    /// The mean interval between reports (RFC 3550 §6.2 suggests 5 s for a two-party session).
-    public let interval: TimeAmount
+    /// The mean interval between reports (RFC 3550 §6.2 suggests 5 s for a two-party session); nil sends none
+    /// (the peer's reports are still read).
+    public let interval: TimeAmount?
     /// Spread each interval over 0.5…1.5 × `interval` (RFC 3550 §6.3.1), so peers do not synchronise;
     /// off in tests that want an exact schedule.
     public let randomised: Bool
@@ -66,8 +67,8 @@ public struct RTCPReporter: Sendable {
     /// The peer's last SR: its compact NTP time and when it arrived, for our LSR/DLSR.
     private var lastSenderReport: (compactNTP: UInt32, arrival: NIODeadline)?
 
-    public init(interval: TimeAmount, randomised: Bool) {
-        precondition(interval > .zero, "RTCP needs a positive interval")
+    public init(interval: TimeAmount?, randomised: Bool) {
+        precondition(interval.map { $0 > .zero } ?? true, "RTCP needs a positive interval")
         self.interval = interval
         self.randomised = randomised
     }
@@ -75,6 +76,7 @@ public struct RTCPReporter: Sendable {
     /// Starts the schedule: the first report goes out one interval after `now` (half of one, if randomised, as
     /// RFC 3550 §6.2 allows for the first).
     public mutating func begin(now: NIODeadline) {
+        guard let interval else { return }
         nextReport = now + (randomised ? .nanoseconds(interval.nanoseconds / 2) : interval)
     }
 
@@ -87,6 +89,7 @@ public struct RTCPReporter: Sendable {
     /// Notes a report sent at `now` and schedules the next.
     public mutating func sent(now: NIODeadline) {
         figures.reportsSent += 1
+        guard let interval else { return }
         let spread = randomised ? Double.random(in: 0.5...1.5) : 1
         nextReport = now + .nanoseconds(Int64(Double(interval.nanoseconds) * spread))
     }

@@ -110,8 +110,8 @@ public final class RTPSession {
     private var candidateCount = 0
 
     private var stats = RTPStatistics()
-    /// RTCP: the report schedule and figures (nil: reports off), where reports go, and the reused packet buffer.
-    private var rtcp: RTCPReporter?
+    /// RTCP: the report schedule and figures (set by the first `start`), where reports go, the reused packet buffer.
+    private var rtcp = RTCPReporter(interval: nil, randomised: false)
     private var rtcpMultiplexed = false
     private var rtcpRemote: SocketAddress?
     private var rtcpLatched: SocketAddress?
@@ -361,9 +361,9 @@ public final class RTPSession {
         sdpRemote = remote
         rtcpMultiplexed = rtcpOptions.multiplexed
         rtcpRemote = rtcpOptions.multiplexed ? nil : rtcpOptions.remote ?? Self.portAbove(remote)
-        if rtcp == nil, let interval = rtcpOptions.interval {
-            rtcp = RTCPReporter(interval: interval, randomised: rtcpOptions.randomised)
-            rtcp!.begin(now: .now())
+        if state == .opened {
+            rtcp = RTCPReporter(interval: rtcpOptions.interval, randomised: rtcpOptions.randomised)
+            rtcp.begin(now: .now())
         }
         self.symmetric = symmetric
         if !symmetric { latched = nil }
@@ -462,7 +462,7 @@ public final class RTPSession {
         result.packetsDiscarded = jitter.counters.discarded
         result.jitterBufferUnderruns = jitter.counters.underruns
         result.jitterMilliseconds = jitter.jitterMilliseconds
-        if let rtcp { result.rtcp = rtcp.figures }
+        result.rtcp = rtcp.figures
         return result
     }
 
@@ -543,7 +543,7 @@ public final class RTPSession {
             nextDeadline = nextDeadline + Self.packetInterval
             sent += 1
         }
-        if rtcp?.isDue(now: now) == true { sendReport(now: now, bye: false) }
+        if rtcp.isDue(now: now) { sendReport(now: now, bye: false) }
         schedule()
     }
 
@@ -670,9 +670,10 @@ public final class RTPSession {
     // MARK: - RTCP
 
     /// One compound RTCP packet to the peer: SR while we send (RR otherwise), a report block once the peer's
-    /// stream is known, SDES CNAME, and BYE when leaving. SRTCP-protected when SRTP is on.
+    /// stream is known, SDES CNAME, and BYE when leaving. SRTCP-protected when SRTP is on. Nothing when reports are
+    /// off (no interval).
     private func sendReport(now: NIODeadline, bye: Bool) {
-        guard rtcp != nil else { return }
+        guard rtcp.interval != nil else { return }
         let destination = rtcpMultiplexed ? latched ?? sdpRemote : rtcpLatched ?? rtcpRemote
         guard let destination, let context = rtcpMultiplexed ? handler.context : rtcpHandler.context else { return }
         var senderInfo: RTCPSenderInfo?
@@ -683,13 +684,13 @@ public final class RTPSession {
         }
         packetsSentAtLastReport = stats.packetsSent
         let block = sequence.sourceSSRC.map { peer in
-            rtcp!.block(
+            rtcp.block(
                 peerSSRC: peer, expected: sequence.expected, received: sequence.receivedCount,
                 extendedHighestSequence: sequence.extendedHighest, jitter: jitter.jitter, now: now)
         }
         rtcpOutbound.clear()
         RTCPPacket.write(ssrc: ssrc, senderInfo: senderInfo, block: block, cname: cname, bye: bye, into: &rtcpOutbound)
-        rtcp!.sent(now: now)
+        rtcp.sent(now: now)
         if let srtp = srtpOutbound {
             rtcpOutbound.reserveCapacity(minimumWritableBytes: SRTPStream.maxRTCPTrailer)
             let length = rtcpOutbound.readableBytes
@@ -707,7 +708,7 @@ public final class RTPSession {
     }
 
     fileprivate func receiveRTCP(_ envelope: AddressedEnvelope<ByteBuffer>) {
-        guard state == .running, rtcp != nil else { return }
+        guard state == .running else { return }
         guard let srtp = srtpInbound else {
             envelope.data.withUnsafeReadableBytes { readReport($0, from: envelope.remoteAddress) }
             return
@@ -733,7 +734,7 @@ public final class RTPSession {
             stats.packetsIgnored += 1
             return
         }
-        rtcp!.received(report, now: .now(), ntpNow: RTCPReporter.ntpNow(), clockRate: codec.clockRate)
+        rtcp.received(report, now: .now(), ntpNow: RTCPReporter.ntpNow(), clockRate: codec.clockRate)
         // Symmetric RTCP, like RTP: answer where the peer's reports come from.
         if symmetric, !rtcpMultiplexed, source.port != 0 { rtcpLatched = source }
     }

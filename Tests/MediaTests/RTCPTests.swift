@@ -98,6 +98,12 @@ struct RTCPPacketTests {
         reporter.sent(now: t0 + .milliseconds(500))
         #expect(!reporter.isDue(now: t0 + .milliseconds(999)))
         #expect(reporter.isDue(now: t0 + .milliseconds(1000)))
+        // Without an interval nothing is ever due, but the peer's reports are still taken.
+        var silent = RTCPReporter(interval: nil, randomised: false)
+        silent.begin(now: t0)
+        #expect(!silent.isDue(now: t0 + .seconds(3600)))
+        silent.received(RTCPReport(senderSSRC: 1, bye: true), now: t0, ntpNow: 0, clockRate: 8000)
+        #expect(silent.figures.reportsReceived == 1 && silent.figures.peerSentBye)
     }
 }
 
