@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+import TrunklineTestSupport
 @testable import Media
 
 @Suite("RTCP packets and reports")
@@ -294,5 +295,39 @@ struct RTCPSessionTests {
         #expect(stats.comfortNoisePackets == 2)
         #expect(stats.packetsLost == 0 && stats.packetsConcealed == 0 && stats.packetsLate == 0)
         #expect(stats.jitterBufferUnderruns == 0)
+    }
+
+    @Test func opusDTXGapsAreFilledAndNotCountedAsUnderruns() async throws {
+        let h = try await SessionHarness(ports: 40260...40269)
+        defer { Task { await h.shutdown() } }
+        try await h.start(remote: h.peer.address, codec: .opus(payloadType: 111), telephoneEvent: nil)
+        let encoder = try OpusFrameEncoder(sampleRate: 8000, peer: OpusParameters(), frameSamples: 160)
+        let tone = ToneAnalysis.tone(frequency: 440, sampleRate: 8000, count: 160 * 10)
+        var packet = [UInt8](repeating: 0, count: 1500)
+        let start = ContinuousClock.now
+        // 10 frames of tone, a DTX frame (a TOC byte alone, seq 10), 300 ms of nothing, then 10 frames again with
+        // timestamps that skipped the silence: the sequence numbers have no gap.
+        for slot in 0..<36 where slot < 11 || slot >= 26 {
+            try await pace(slot, from: start)
+            let seq = slot < 11 ? slot : slot - 15
+            let payload: [UInt8]
+            if slot == 10 {
+                payload = [0x08]
+            } else {
+                let frame = slot % 10
+                let n = try #require(tone[(frame * 160)..<((frame + 1) * 160)].withUnsafeBufferPointer { pcm in
+                    packet.withUnsafeMutableBytes { encoder.encode(pcm, into: $0) }
+                })
+                payload = Array(packet[0..<n])
+            }
+            try await h.peer.send(rtpPacket(pt: 111, seq: UInt16(seq), ts: UInt32(960 * slot), payload: payload), to: h.localPort)
+        }
+        // Frames keep coming through the silence: about 36 in all, where the 21 packets alone would give 21.
+        var frames = 0
+        while frames < 32 {
+            if case .audio = try await h.delegate.events.next(timeout: .seconds(2)) { frames += 1 }
+        }
+        let stats = try await h.onLoop { $0.statistics }
+        #expect(stats.jitterBufferUnderruns == 0 && stats.packetsConcealed == 0 && stats.packetsLost == 0)
     }
 }
