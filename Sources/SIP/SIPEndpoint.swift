@@ -223,7 +223,7 @@ final class SofiaStack: @unchecked Sendable {
         case nua_i_invite:
             guard let handle, let sip else { return }
             // An INVITE on a handle we already bound is a re-INVITE in that dialog.
-            if let leg { return reinvite(leg: leg, handle: handle, sip: sip) }
+            if let leg { return reinvite(leg: leg, handle: handle, sip: sip, nua: nua) }
             acceptInvite(handle: handle, sip: sip, nua: nua)
         case nua_i_info:
             guard let handle else { return }
@@ -309,9 +309,10 @@ final class SofiaStack: @unchecked Sendable {
 
     /// A re-INVITE: the gateway answers it through `respond` (nua sends nothing by itself, media being ours).
     /// One that arrives before the call is up is refused with 491 (RFC 3261 §14.2: an offer is pending).
-    private func reinvite(leg: UInt64, handle: OpaquePointer, sip: UnsafePointer<sip_t>) {
+    private func reinvite(leg: UInt64, handle: OpaquePointer, sip: UnsafePointer<sip_t>, nua: OpaquePointer?) {
         guard let state = legs[leg], state.established else {
-            SofiaTagList().withTags { tl_nua_respond(handle, 491, "Request Pending", $0) }
+            // To this request, not to the first INVITE still pending on the handle.
+            SofiaTagList().withTags { tl_nua_respond_current(nua, handle, 491, "Request Pending", $0) }
             return
         }
         eventHandler(.reinvite(SIPCallLegID(rawValue: leg), sdp: Self.body(of: sip.pointee)))
