@@ -86,7 +86,9 @@ struct MediaQualityEndToEndTests {
         #expect(record["peer_fraction_lost"] as? Double == 0.199)
         #expect(record["peer_jitter_ms"] as? Double == 10)
         let rtt = try #require(record["rtt_last_ms"] as? Double)
-        #expect(rtt >= 0 && rtt < 500, "loopback round trip \(rtt) ms")
+        // It cannot exceed the time since the gateway stamped its SR (NTP clock, 1/65536 s units).
+        let sinceGatewaySR = Double(UInt32(truncatingIfNeeded: RTCPReporter.ntpNow() >> 16) &- gatewaySR.compactNTP) * 1000 / 65536
+        #expect(rtt >= 0 && rtt <= sinceGatewaySR + 0.1, "round trip \(rtt) ms, \(sinceGatewaySR) ms since the gateway's SR")
         #expect(record["rtt_min_ms"] as? Double == rtt && record["rtt_max_ms"] as? Double == rtt)
         await sink.close()
         try await agent.shutdown()

@@ -174,7 +174,9 @@ struct RTCPSessionTests {
             figures = try await h.onLoop { $0.statistics.rtcp }
         }
         let rtt = try #require(figures.roundTripLastMilliseconds)
-        #expect(rtt >= 0 && rtt < 250, "round trip \(rtt) ms on loopback")
+        // It cannot exceed the time since the session stamped its SR (NTP clock, 1/65536 s units).
+        let sinceOurSR = Double(UInt32(truncatingIfNeeded: RTCPReporter.ntpNow() >> 16) &- info.compactNTP) * 1000 / 65536
+        #expect(rtt >= 0 && rtt <= sinceOurSR + 0.1, "round trip \(rtt) ms, \(sinceOurSR) ms since our SR")
         #expect(figures.roundTripMinMilliseconds == rtt && figures.roundTripMaxMilliseconds == rtt)
         #expect(figures.peerPacketsLost == 3 && figures.peerJitterMilliseconds == 5)
         #expect(abs((figures.peerFractionLost ?? 0) - 26.0 / 256) < 0.001)
