@@ -40,7 +40,8 @@ final class Call {
     var record: CallRecord
     var phase = Phase.settingUp
     var rtp: RTPSession?
-    private(set) var agent: CallAgent?
+    /// Set by `startAgent`; let go when the agent failed or was stopped.
+    var agent: CallAgent?
     /// From the SDP agreement: known at creation for an inbound call, at the answer (or early media) for one we place.
     var codec: AudioCodec?
     var srtp: SRTPConfiguration?
@@ -57,6 +58,8 @@ final class Call {
     let dtmf: DTMFMode
     /// When the last SIP INFO key already scheduled goes out.
     var infoQueueEnd = NIODeadline.uptimeNanoseconds(0)
+    /// Silence and session limits, playout cap, turn latency: see Call+AgentWatch.swift.
+    var agentWatch: AgentWatch
 
     /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
     private static let fallbackMark = -1
@@ -64,9 +67,11 @@ final class Call {
     init(
         leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, media: CallMedia?, agentSampleRate: Int = 8000,
         symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
-        secureCapture: CallSecureCapture, dtmf: DTMFMode, makeAgent: @escaping (EventLoop) -> CallAgent
+        secureCapture: CallSecureCapture, dtmf: DTMFMode, agentSettings: AgentRouteSettings = AgentRouteSettings(),
+        makeAgent: @escaping (EventLoop) -> CallAgent
     ) {
         self.secureCapture = secureCapture
+        self.agentWatch = AgentWatch(settings: agentSettings)
         self.dtmf = dtmf
         // `info` and `inband` answer without telephone-event, so the caller's phone uses the chosen transport.
         var negotiated = media?.negotiated
@@ -148,6 +153,7 @@ final class Call {
         let timeout = services.configuration.media.inactivityTimeoutSeconds
         do {
             if let srtp { try rtp.useSRTP(srtp) }
+            rtp.limitPlayout(maxSamples: agentWatch.settings.maxBufferSeconds * agentSampleRate)
             try rtp.start(
                 remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
                 symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil,
@@ -171,6 +177,7 @@ final class Call {
             "codec": "\(record.codec ?? "-")", "rtp_port": "\(rtp?.localPort ?? 0)", "agent": "\(record.agent ?? "")",
         ])
         agent.start(context: context, control: self)
+        startWatchingAgent()
         startCaptureOnAnswer()
     }
 
@@ -209,7 +216,9 @@ final class Call {
             record.hangupBy = record.hangupBy ?? "gateway"
         }
         endSecureCapture()
+        stopWatchingAgent()
         if let agent {
+            noteConnectAttempts()
             agent.stop(reason: record.hangupReason ?? "call ended")
             self.agent = nil
         }
@@ -228,6 +237,7 @@ final class Call {
         record.bytesOut = stats.bytesSent
         record.packetsLost = stats.packetsLost
         record.media(stats)
+        recordAgentWatch(stats)
         rtp.close().whenComplete { [self] _ in services.finish(self) }
     }
 
@@ -263,7 +273,7 @@ final class Call {
     }
 
     /// The gateway (or the agent) ends the call with BYE.
-    private func hangUp(by party: String, reason: String) {
+    func hangUp(by party: String, reason: String) {
         guard phase == .active || phase == .playingFallback else { return }
         phase = .ending
         record.hangupBy = party
@@ -276,6 +286,7 @@ final class Call {
         guard phase == .active, let rtp else { return }
         logger.warning("agent failed, playing fallback prompt", metadata: ["reason": "\(failure.reason)"])
         record.agentFailure = failure.reason
+        noteConnectAttempts()
         agent = nil
         phase = .playingFallback
         rtp.clearPlayout()
@@ -288,6 +299,7 @@ final class Call {
 
 extension Call: RTPSessionDelegate {
     func rtpSession(_ session: RTPSession, receivedAudio samples: UnsafeBufferPointer<Int16>) {
+        watchCallerAudio(samples)
         forwardCallerAudio(samples)
     }
 
@@ -312,17 +324,19 @@ extension Call: RTPSessionDelegate {
 
 extension Call: AgentCallControl {
     func agentPlay(_ samples: UnsafeBufferPointer<Int16>) {
-        guard phase == .active else { return }
-        rtp?.enqueue(samples)
+        guard phase == .active, let rtp else { return }
+        agentSentAudio(count: samples.count, accepted: rtp.enqueue(samples))
     }
 
     func agentMark(_ id: Int) {
         guard phase == .active else { return }
+        agentWasActive()
         rtp?.enqueueMark(id)
     }
 
     func agentClear() {
         guard phase == .active else { return }
+        agentWasActive()
         rtp?.clearPlayout()
     }
 
