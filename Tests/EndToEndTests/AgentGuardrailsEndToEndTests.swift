@@ -141,6 +141,7 @@ struct AgentGuardrailsEndToEndTests {
         let record = try #require(try await gateway.waitForCallRecords(1).first)
         let overflow = record["agent_audio_overflow_ms"] as? Int ?? 0
         let peak = record["playout_peak_ms"] as? Int ?? 0
+        print("flood of 60 s into a 5 s buffer: \(overflow) ms dropped, \(peak) ms queued at most")
         // Whatever was played while the burst arrived made room; the rest beyond 5 s was dropped.
         #expect((53_000...55_000).contains(overflow), "overflow \(overflow) ms")
         #expect((4_900...5_000).contains(peak), "peak buffer \(peak) ms")
@@ -187,6 +188,7 @@ struct AgentGuardrailsEndToEndTests {
 
         let record = try #require(try await gateway.waitForCallRecords(1).first)
         let turns = try #require(record["ttfa_ms"] as? [Int], "\(record)")
+        print("time to first audio for a 600 ms reply delay: \(turns) ms")
         #expect(turns.count == 3, "\(turns)")
         #expect(turns.allSatisfy { (450...800).contains($0) }, "TTFA \(turns) ms for a 600 ms reply delay")
         let p50 = try #require(record["ttfa_p50_ms"] as? Int)
