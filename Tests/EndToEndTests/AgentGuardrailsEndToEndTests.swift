@@ -67,24 +67,12 @@ struct AgentGuardrailsEndToEndTests {
     }
 
     @Test func anAgentThatCrashesMidCallGivesTheFallbackAndACleanBye() async throws {
-        let agent = try await RecordingAgentServer.start()
-        let sink = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
-        let gateway = try await GatewayProcess(
-            rtpPorts: try FreePort.udpRange(count: 20), trunks: Self.localTrunk,
-            routes: "  - name: bot\n    agent: { url: \"\(agent.url())\" }")
-        async let call = Sipp.run(
-            scenario: "fallback_bye.xml", gatewayPort: gateway.sipPort, service: "bot", keys: ["rtp_sink": "\(sink.port)"])
-        let connection = try await agent.waitForConnection(timeout: .seconds(10))
-        _ = try await connection.waitForEvent(named: "start")
-        try await connection.abort()
-        let result = try await call
-        #expect(result.exitCode == 0, "\(result.output)")
-        #expect(sink.snapshot.audible >= 120, "the fallback prompt (≈ 3.5 s) was heard: \(sink.snapshot.audible) audible packets")
-        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        let call = try await AgentCall.start()
+        try await call.connection.abort()
+        let record = try await call.finish()
+        #expect(call.sink.snapshot.audible >= 120, "the fallback prompt (≈ 3.5 s) was heard: \(call.sink.snapshot.audible) audible packets")
         #expect((record["agent_failure"] as? String)?.contains("mid-call") == true, "\(record)")
         #expect(record["hangup_by"] as? String == "gateway")
-        await sink.close()
-        try await agent.shutdown()
     }
 
     @Test func aSilentAgentFailsOverToTheFallbackAndALongSessionEndsAtItsLimit() async throws {
@@ -123,22 +111,12 @@ struct AgentGuardrailsEndToEndTests {
     }
 
     @Test func anAgentFloodingAMinuteOfAudioIsHeldToTheBufferCapAndTheOverflowIsRecorded() async throws {
-        let agent = try await RecordingAgentServer.start()
-        let sink = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
-        let gateway = try await GatewayProcess(
-            rtpPorts: try FreePort.udpRange(count: 20), trunks: Self.localTrunk,
-            routes: "  - name: bot\n    agent: { url: \"\(agent.url())\", max_buffer_s: 5 }")
-        async let call = Sipp.run(
-            scenario: "fallback_bye.xml", gatewayPort: gateway.sipPort, service: "bot", keys: ["rtp_sink": "\(sink.port)"])
-        let connection = try await agent.waitForConnection(timeout: .seconds(10))
-        _ = try await connection.waitForEvent(named: "start")
-        // 60 s of audio in one burst of half-second messages, then a mark behind it, then hang up.
+        let call = try await AgentCall.start(agentOptions: ", max_buffer_s: 5")
+        // 60 s of audio in one burst of half-second messages, then hang up.
         let halfSecond = makeMuLawTone(frequency: 500, amplitude: 8000, count: 4000)
-        for _ in 0..<120 { try await connection.sendMedia(muLaw: halfSecond) }
-        try await connection.sendText(#"{"event":"hangup","hangup":{"reason":"flood sent"}}"#)
-        let result = try await call
-        #expect(result.exitCode == 0, "\(result.output)")
-        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        for _ in 0..<120 { try await call.connection.sendMedia(muLaw: halfSecond) }
+        try await call.connection.sendText(#"{"event":"hangup","hangup":{"reason":"flood sent"}}"#)
+        let record = try await call.finish()
         let overflow = record["agent_audio_overflow_ms"] as? Int ?? 0
         let peak = record["playout_peak_ms"] as? Int ?? 0
         print("flood of 60 s into a 5 s buffer: \(overflow) ms dropped, \(peak) ms queued at most")
@@ -146,9 +124,7 @@ struct AgentGuardrailsEndToEndTests {
         #expect((53_000...55_000).contains(overflow), "overflow \(overflow) ms")
         #expect((4_900...5_000).contains(peak), "peak buffer \(peak) ms")
         #expect(record["hangup_reason"] as? String == "flood sent")
-        #expect(gateway.log.contains("agent audio runs too far ahead"))
-        await sink.close()
-        try await agent.shutdown()
+        #expect(call.gateway.log.contains("agent audio runs too far ahead"))
     }
 
     @Test func timeToFirstAudioIsRecordedPerCallerTurn() async throws {
@@ -221,5 +197,42 @@ struct AgentGuardrailsEndToEndTests {
             }
         }
         return ends
+    }
+}
+
+/// One call to a one-route gateway whose agent is a `RecordingAgentServer`: sipp calls with `fallback_bye.xml`
+/// (it waits for the gateway's BYE, its media port an `RTPSink`), and the test speaks as the agent.
+private struct AgentCall {
+    let agent: RecordingAgentServer
+    let sink: RTPSink
+    let gateway: GatewayProcess
+    /// The agent's stream, past `start`.
+    let connection: RecordingAgentServer.Connection
+    let caller: Task<Sipp.Result, Error>
+
+    /// - Parameter agentOptions: appended to the route's `agent:` mapping (e.g. `, max_buffer_s: 5`).
+    static func start(agentOptions: String = "") async throws -> AgentCall {
+        let agent = try await RecordingAgentServer.start()
+        let sink = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 20), trunks: CallFlowTests.localTrunk,
+            routes: "  - name: bot\n    agent: { url: \"\(agent.url())\"\(agentOptions) }")
+        let port = gateway.sipPort
+        let caller = Task {
+            try await Sipp.run(scenario: "fallback_bye.xml", gatewayPort: port, service: "bot", keys: ["rtp_sink": "\(sink.port)"])
+        }
+        let connection = try await agent.waitForConnection(timeout: .seconds(10))
+        _ = try await connection.waitForEvent(named: "start")
+        return AgentCall(agent: agent, sink: sink, gateway: gateway, connection: connection, caller: caller)
+    }
+
+    /// Waits for sipp (it must have got its BYE) and returns the call's record; closes the agent and the sink.
+    func finish() async throws -> [String: Any] {
+        let result = try await caller.value
+        #expect(result.exitCode == 0, "\(result.output)")
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        await sink.close()
+        try await agent.shutdown()
+        return record
     }
 }
