@@ -21,7 +21,7 @@ public struct AgentConnectPolicy: Sendable, Equatable {
     }
 
     /// The wait before attempt `next` (2, 3, …).
-    func backoff(before next: Int) -> TimeAmount {
+    public func backoff(before next: Int) -> TimeAmount {
         .nanoseconds(backoff.nanoseconds << Int64(min(max(next - 2, 0), 16)))
     }
 }

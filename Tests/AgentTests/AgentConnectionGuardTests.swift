@@ -40,6 +40,26 @@ struct AgentConnectionGuardTests {
         #expect(try await harness.run { agent, _ in agent.connectAttempts } == 3)
     }
 
+    @Test("a call that ends between attempts makes no further attempt and reports nothing")
+    func stopWhileWaitingToRetry() async throws {
+        let server = try await RecordingAgentServer.start(behavior: .refuse(status: 503))
+        defer { Task { try await server.shutdown() } }
+        let backoff = TimeAmount.milliseconds(200)
+        let harness = try await AgentHarness.make(url: server.url(), attempts: 2, backoff: backoff)
+        try await harness.start()
+        _ = try await server.waitForRequests(count: 1)
+        try await harness.run { agent, _ in agent.stop(reason: "caller hung up") }
+        try await harness.loop.scheduleTask(in: backoff * 3) {}.futureResult.get()
+        #expect(server.tcpConnections == 1)
+        #expect(harness.log.snapshot.calls.isEmpty)
+    }
+
+    @Test("the backoff doubles before each further attempt")
+    func backoffDoubles() {
+        let policy = AgentConnectPolicy(timeout: .seconds(1), attempts: 4, backoff: .milliseconds(500))
+        #expect([2, 3, 4].map { policy.backoff(before: $0) } == [.milliseconds(500), .milliseconds(1000), .milliseconds(2000)])
+    }
+
     @Test("a bearer token is sent on the upgrade, and an agent that wants one refuses a call without it (not retried)")
     func bearerToken() async throws {
         let server = try await RecordingAgentServer.start(authorize: { $0.headers["Authorization"] == ["Bearer s3cret-token"] })
