@@ -40,7 +40,8 @@ final class Call {
     var record: CallRecord
     var phase = Phase.settingUp
     var rtp: RTPSession?
-    private(set) var agent: CallAgent?
+    /// Set by `startAgent`; let go when the agent failed or was stopped.
+    var agent: CallAgent?
     /// From the SDP agreement: known at creation for an inbound call, at the answer (or early media) for one we place.
     var codec: AudioCodec?
     var srtp: SRTPConfiguration?
@@ -62,6 +63,8 @@ final class Call {
     /// Our SDP's `o=` session id, and the version of the last description we sent (raised by each new one).
     let sdpSessionID = UInt64(UInt32.random(in: 1...UInt32.max))
     var sdpVersion: UInt64 = 0
+    /// Silence and session limits, playout cap, turn latency: see Call+AgentWatch.swift.
+    var agentWatch: AgentWatch
 
     /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
     private static let fallbackMark = -1
@@ -69,9 +72,11 @@ final class Call {
     init(
         leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, media: CallMedia?, agentSampleRate: Int = 8000,
         symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
-        secureCapture: CallSecureCapture, dtmf: DTMFMode, makeAgent: @escaping (EventLoop) -> CallAgent
+        secureCapture: CallSecureCapture, dtmf: DTMFMode, agentSettings: AgentRouteSettings = AgentRouteSettings(),
+        makeAgent: @escaping (EventLoop) -> CallAgent
     ) {
         self.secureCapture = secureCapture
+        self.agentWatch = AgentWatch(settings: agentSettings)
         self.dtmf = dtmf
         // `info` and `inband` answer without telephone-event, so the caller's phone uses the chosen transport.
         var negotiated = media?.negotiated
@@ -151,6 +156,7 @@ final class Call {
         guard let codec else { return false }
         do {
             if let srtp { try rtp.useSRTP(srtp) }
+            rtp.limitPlayout(maxSamples: agentWatch.settings.maxBufferSeconds * agentSampleRate)
             try applyMedia(negotiated, codec: codec, to: rtp)
         } catch {
             phase = .active
@@ -191,6 +197,7 @@ final class Call {
             "codec": "\(record.codec ?? "-")", "rtp_port": "\(rtp?.localPort ?? 0)", "agent": "\(record.agent ?? "")",
         ])
         agent.start(context: context, control: self)
+        startWatchingAgent()
         startCaptureOnAnswer()
     }
 
@@ -229,7 +236,9 @@ final class Call {
             record.hangupBy = record.hangupBy ?? "gateway"
         }
         endSecureCapture()
+        stopWatchingAgent()
         if let agent {
+            noteConnectAttempts()
             agent.stop(reason: record.hangupReason ?? "call ended")
             self.agent = nil
         }
@@ -251,6 +260,7 @@ final class Call {
         record.packetsLost = stats.packetsLost
         record.media(stats)
         record.rtcp(stats.rtcp)
+        recordAgentWatch(stats)
         closed.whenComplete { [self] _ in services.finish(self) }
     }
 
@@ -286,7 +296,7 @@ final class Call {
     }
 
     /// The gateway (or the agent) ends the call with BYE.
-    private func hangUp(by party: String, reason: String) {
+    func hangUp(by party: String, reason: String) {
         guard phase == .active || phase == .playingFallback else { return }
         phase = .ending
         record.hangupBy = party
@@ -299,6 +309,7 @@ final class Call {
         guard phase == .active, let rtp else { return }
         logger.warning("agent failed, playing fallback prompt", metadata: ["reason": "\(failure.reason)"])
         record.agentFailure = failure.reason
+        noteConnectAttempts()
         agent = nil
         phase = .playingFallback
         rtp.clearPlayout()
@@ -311,6 +322,7 @@ final class Call {
 
 extension Call: RTPSessionDelegate {
     func rtpSession(_ session: RTPSession, receivedAudio samples: UnsafeBufferPointer<Int16>) {
+        watchCallerAudio(samples)
         forwardCallerAudio(samples)
     }
 
@@ -335,17 +347,19 @@ extension Call: RTPSessionDelegate {
 
 extension Call: AgentCallControl {
     func agentPlay(_ samples: UnsafeBufferPointer<Int16>) {
-        guard phase == .active else { return }
-        rtp?.enqueue(samples)
+        guard phase == .active, let rtp else { return }
+        agentSentAudio(count: samples.count, accepted: rtp.enqueue(samples))
     }
 
     func agentMark(_ id: Int) {
         guard phase == .active else { return }
+        agentWasActive()
         rtp?.enqueueMark(id)
     }
 
     func agentClear() {
         guard phase == .active else { return }
+        agentWasActive()
         rtp?.clearPlayout()
     }
 

@@ -81,6 +81,18 @@ public struct CallRecord: Codable, Sendable, Equatable {
         roundTripAverageMilliseconds = tenth(figures.roundTripAverageMilliseconds)
         roundTripMaxMilliseconds = tenth(figures.roundTripMaxMilliseconds)
     }
+    /// Attempts made to reach the remote agent (2 when the first failed and the retry was made).
+    public var agentConnectAttempts: Int?
+    /// Agent audio dropped because it ran more than the route's `max_buffer_s` ahead of playout, in ms: an error
+    /// of the agent's, counted rather than buffered.
+    public var agentAudioOverflowMilliseconds = 0
+    /// The most agent audio that waited for playout at once, in ms (at most `max_buffer_s`).
+    public var playoutPeakMilliseconds = 0
+    /// Time to first audio per caller turn (ms from the end of the caller's speech to the agent's first audio
+    /// after it), and its median and 95th percentile; nil when no turn was answered.
+    public var ttfaMilliseconds: [Int]?
+    public var ttfaP50Milliseconds: Int?
+    public var ttfaP95Milliseconds: Int?
 
     mutating func media(_ stats: RTPStatistics) {
         srtpAuthenticationFailures = stats.srtpAuthenticationFailures
@@ -119,6 +131,9 @@ public struct CallRecord: Codable, Sendable, Equatable {
         case peerFractionLost = "peer_fraction_lost", peerPacketsLost = "peer_packets_lost", peerJitterMilliseconds = "peer_jitter_ms"
         case roundTripLastMilliseconds = "rtt_last_ms", roundTripMinMilliseconds = "rtt_min_ms"
         case roundTripAverageMilliseconds = "rtt_avg_ms", roundTripMaxMilliseconds = "rtt_max_ms"
+        case agentConnectAttempts = "agent_connect_attempts", agentAudioOverflowMilliseconds = "agent_audio_overflow_ms"
+        case playoutPeakMilliseconds = "playout_peak_ms"
+        case ttfaMilliseconds = "ttfa_ms", ttfaP50Milliseconds = "ttfa_p50_ms", ttfaP95Milliseconds = "ttfa_p95_ms"
     }
 }
 

@@ -57,10 +57,15 @@ final class GatewayServices: Sendable {
             let prompts = self.prompts
             return ("embedded:demo", { _ in ScriptedAgent(greeting: prompts.greeting, digits: prompts.digits, goodbye: prompts.goodbye) })
         case .remoteAgent(let agentURL):
-            let timeout = TimeAmount.milliseconds(Int64(configuration.agentConnectTimeoutMilliseconds))
+            let connect = AgentConnectPolicy(
+                timeout: .milliseconds(Int64(configuration.agentConnectTimeoutMilliseconds)),
+                attempts: configuration.agentConnectAttempts,
+                backoff: .milliseconds(Int64(configuration.agentConnectBackoffMilliseconds)))
             let format = route.agentAudio
+            let authorization = route.agentSettings.authorization
             return (agentURL.description, { loop in
-                TwilioMediaStreamAgent(url: agentURL, eventLoop: loop, logger: logger, connectTimeout: timeout, mediaFormat: format)
+                TwilioMediaStreamAgent(
+                    url: agentURL, eventLoop: loop, logger: logger, connect: connect, authorization: authorization, mediaFormat: format)
             })
         }
     }
@@ -314,7 +319,8 @@ private struct Admission: Sendable {
         let call = Call(
             leg: invite.leg, eventLoop: loop, services: services, media: media, agentSampleRate: route.agentAudio.sampleRate,
             symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
-            secureCapture: services.secureCapture(for: route), dtmf: route.dtmf ?? trunk.dtmf, makeAgent: makeAgent)
+            secureCapture: services.secureCapture(for: route), dtmf: route.dtmf ?? trunk.dtmf, agentSettings: route.agentSettings,
+            makeAgent: makeAgent)
         call.renegotiation = trunk.offerAnswer(agentSampleRate: route.agentAudio.sampleRate)
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }

@@ -396,25 +396,40 @@ public final class RTPSession {
         schedule()
     }
 
-    /// Queues audio to send (16-bit mono at `agentSampleRate`), after whatever is queued. Beyond the buffer's cap (5 min)
-    /// the newest samples are dropped and counted in `statistics.playoutSamplesDropped`.
-    public func enqueue(_ samples: UnsafeBufferPointer<Int16>) {
+    /// Queues audio to send (16-bit mono at `agentSampleRate`), after whatever is queued. Beyond the buffer's cap
+    /// (`limitPlayout`; 5 min at 8 kHz by default) the newest samples are dropped and counted in
+    /// `statistics.playoutSamplesDropped`.
+    /// - Returns: how many samples were queued.
+    @discardableResult
+    public func enqueue(_ samples: UnsafeBufferPointer<Int16>) -> Int {
         eventLoop.assertInEventLoop()
-        guard state != .closed else { return }
-        playout.append(samples)
+        guard state != .closed else { return 0 }
+        return playout.append(samples)
+    }
+
+    /// Caps the audio that may wait to be sent at `maxSamples` (at `agentSampleRate`), so an agent sending faster
+    /// than real time cannot grow a call's memory without bound. Takes effect only before anything was queued;
+    /// the buffer starts at most 10 s long and grows by doubling up to the cap.
+    public func limitPlayout(maxSamples: Int) {
+        eventLoop.assertInEventLoop()
+        guard playout.writePosition == 0, playout.pendingMarkCount == 0, maxSamples > 0 else { return }
+        playout = PlayoutBuffer(initialCapacity: min(PlayoutBuffer.defaultInitialCapacity, maxSamples), maxCapacity: maxSamples)
     }
 
     /// Queues audio recorded at another rate (an 8 kHz prompt on a wideband call), resampled to `agentSampleRate`.
     /// Allocates for the conversion: for prompts, not for streamed audio.
     public func enqueue(_ samples: UnsafeBufferPointer<Int16>, sampleRate: Int) {
-        guard sampleRate != agentSampleRate else { return enqueue(samples) }
+        guard sampleRate != agentSampleRate else {
+            enqueue(samples)
+            return
+        }
         guard let resampler = try? Resampler(from: sampleRate, to: agentSampleRate) else {
             logger.error("cannot resample a prompt", metadata: ["from": "\(sampleRate)", "to": "\(agentSampleRate)"])
             return
         }
         var converted = [Int16](repeating: 0, count: resampler.outputCount(forInput: samples.count) + 64)
         let n = converted.withUnsafeMutableBufferPointer { resampler.process(samples, into: $0) }
-        converted.withUnsafeBufferPointer { enqueue(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+        converted.withUnsafeBufferPointer { _ = enqueue(UnsafeBufferPointer(rebasing: $0[0..<n])) }
     }
 
     /// Places a mark after everything enqueued so far: the delegate's `playedMark` is called once all of that
@@ -455,6 +470,7 @@ public final class RTPSession {
         var result = stats
         result.packetsLost = sequence.lost
         result.playoutSamplesDropped = playout.droppedSamples
+        result.playoutPeakSamples = playout.peakCount
         result.srtp = srtpOutbound != nil
         result.packetsLate = jitter.counters.late
         result.packetsDuplicated = jitter.counters.duplicates

@@ -16,6 +16,8 @@ public struct RTPStatistics: Sendable, Hashable, Codable {
     public var telephoneEvents = 0
     /// Samples refused by `enqueue` because the playout buffer was at its cap.
     public var playoutSamplesDropped = 0
+    /// The most samples that ever waited in the playout buffer at once.
+    public var playoutPeakSamples = 0
     /// Times the sender was so late that it gave up catching up and restarted its clock.
     public var senderClockResets = 0
     /// Whether the stream is SRTP.

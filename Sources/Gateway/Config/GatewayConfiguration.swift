@@ -79,6 +79,10 @@ public struct GatewayConfiguration: Sendable {
     public var prompts = "prompts"
     /// How long a remote agent may take to accept the WebSocket before the fallback prompt plays.
     public var agentConnectTimeoutMilliseconds = GatewayConfiguration.defaultAgentConnectTimeoutMilliseconds
+    /// Attempts to reach a remote agent (each bounded by the timeout) before the fallback prompt plays.
+    public var agentConnectAttempts = GatewayConfiguration.defaultAgentConnectAttempts
+    /// Wait before the second attempt (doubled before each further one).
+    public var agentConnectBackoffMilliseconds = GatewayConfiguration.defaultAgentConnectBackoffMilliseconds
     public var trunks: [Trunk] = []
     public var dialplan = Dialplan(routes: [])
     /// Secure capture (PCI) defaults for every route: the payment sink and whether last-four may be revealed.
@@ -90,6 +94,10 @@ public struct GatewayConfiguration: Sendable {
     public static let defaultAccountSid = "AC" + String(repeating: "0", count: 32)
     /// Long enough for a slow TLS/agent start, short enough that a caller is not left in silence.
     public static let defaultAgentConnectTimeoutMilliseconds = 3000
+    /// One retry rides out an agent restarting or a dropped SYN without keeping the caller waiting long.
+    public static let defaultAgentConnectAttempts = 2
+    /// Long enough for a restarting agent's listener to come back, short enough to go unnoticed by the caller.
+    public static let defaultAgentConnectBackoffMilliseconds = 500
 
     public init() {}
 
@@ -97,7 +105,7 @@ public struct GatewayConfiguration: Sendable {
     public static func load(path: String) throws -> GatewayConfiguration {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         let root = try ConfigNode.load(yaml: try read(path), file: path)
-        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan", "compliance", "secure_capture"])
+        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "agent_connect_attempts", "agent_connect_backoff_ms", "trunks", "dialplan", "compliance", "secure_capture"])
         var config = GatewayConfiguration()
 
         if let sip = keys["sip"] {
@@ -149,6 +157,8 @@ public struct GatewayConfiguration: Sendable {
         if let records = keys["call_records"] { config.callRecords = resolve(try records.string(), against: base) }
         config.prompts = resolve(try keys["prompts"]?.string() ?? config.prompts, against: base)
         if let timeout = keys["agent_connect_timeout_ms"] { config.agentConnectTimeoutMilliseconds = try timeout.int(in: 100...60000) }
+        if let attempts = keys["agent_connect_attempts"] { config.agentConnectAttempts = try attempts.int(in: 1...5) }
+        if let backoff = keys["agent_connect_backoff_ms"] { config.agentConnectBackoffMilliseconds = try backoff.int(in: 0...10_000) }
         if let capture = keys["secure_capture"] { config.secureCapture = try SecureCaptureSettings.parse(capture, onRoute: false) }
 
         let trunksNode = try keys["trunks"].required("trunks", in: root)
