@@ -17,9 +17,7 @@ public struct FlowAudio: Sendable {
             try prompt.samples.withUnsafeBufferPointer { try Resampler.convert($0, from: WAVFile.sampleRate, to: sampleRate) }
         }
         if flow.says {
-            guard let speech else {
-                throw SpeechSynthesizer.Failure(description: "`say` needs espeak-ng, which is not on the PATH (apt-get install espeak-ng)")
-            }
+            guard let speech else { throw SpeechSynthesizer.Failure.notInstalled }
             for text in flow.fixedTexts { try speech.renderBlocking(text, sampleRate: sampleRate) }
         }
         self.speech = speech

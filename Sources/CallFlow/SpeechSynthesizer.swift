@@ -12,6 +12,8 @@ import NIOPosix
 public final class SpeechSynthesizer: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+
+        static let notInstalled = Failure(description: "`say` needs espeak-ng, which is not on the PATH (apt-get install espeak-ng)")
     }
 
     private struct Key: Hashable {
@@ -38,7 +40,7 @@ public final class SpeechSynthesizer: Sendable {
     public init(searchPath: String = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin") throws {
         let candidates = searchPath.split(separator: ":").map { "\($0)/espeak-ng" }
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw Failure(description: "`say` needs espeak-ng, which is not on the PATH (apt-get install espeak-ng)")
+            throw Failure.notInstalled
         }
         self.executable = found
     }
