@@ -57,6 +57,11 @@ final class Call {
     let dtmf: DTMFMode
     /// When the last SIP INFO key already scheduled goes out.
     var infoQueueEnd = NIODeadline.uptimeNanoseconds(0)
+    /// What a re-INVITE's offer is negotiated against (the trunk's codecs and SRTP policy); see Call+Reinvite.swift.
+    var renegotiation = AudioOfferAnswer()
+    /// Our SDP's `o=` session id, and the version of the last description we sent (raised by each new one).
+    let sdpSessionID = UInt64(UInt32.random(in: 1...UInt32.max))
+    var sdpVersion: UInt64 = 0
 
     /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
     private static let fallbackMark = -1
@@ -126,9 +131,9 @@ final class Call {
     private func answer() {
         guard phase == .settingUp, let rtp, let negotiated else { return }
         phase = .answering
+        sdpVersion = sdpSessionID
         let answer = negotiated.answer(
-            localAddress: services.configuration.media.address, localPort: rtp.localPort,
-            sessionID: String(UInt32.random(in: 1...UInt32.max)))
+            localAddress: services.configuration.media.address, localPort: rtp.localPort, sessionID: String(sdpSessionID))
         record.sipStatus = 200
         services.sip.respond(leg, status: 200, phrase: "OK", sdp: answer.text)
     }
@@ -144,14 +149,9 @@ final class Call {
     @discardableResult
     func startMedia(_ rtp: RTPSession, _ negotiated: NegotiatedAudio) -> Bool {
         guard let codec else { return false }
-        let remote = try? SocketAddress(ipAddress: negotiated.remoteAddress, port: negotiated.remotePort)
-        let timeout = services.configuration.media.inactivityTimeoutSeconds
         do {
             if let srtp { try rtp.useSRTP(srtp) }
-            try rtp.start(
-                remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
-                symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil,
-                jitterBufferMilliseconds: services.configuration.media.jitterMilliseconds, agentSampleRate: agentSampleRate)
+            try applyMedia(negotiated, codec: codec, to: rtp)
         } catch {
             phase = .active
             hangUp(by: "gateway", reason: "media setup failed: \(error)")
@@ -159,6 +159,26 @@ final class Call {
         }
         record.codec = codec.name
         return true
+    }
+
+    /// Points the RTP session at an agreement (the first one, or a re-INVITE's): address, codec, comfort noise,
+    /// RTCP, and which ways media flows (hold).
+    func applyMedia(_ negotiated: NegotiatedAudio, codec: AudioCodec, to rtp: RTPSession) throws(MediaError) {
+        let media = services.configuration.media
+        let remote = try? SocketAddress(ipAddress: negotiated.remoteAddress, port: negotiated.remotePort)
+        let rtcpRemote = negotiated.remoteRTCPPort.flatMap { port in
+            try? SocketAddress(ipAddress: negotiated.remoteRTCPAddress ?? negotiated.remoteAddress, port: port)
+        }
+        let rtcp = RTCPOptions(
+            remote: rtcpRemote, multiplexed: negotiated.rtcpMultiplexed,
+            interval: media.rtcpIntervalMilliseconds > 0 ? .milliseconds(Int64(media.rtcpIntervalMilliseconds)) : nil)
+        try rtp.start(
+            remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
+            symmetric: symmetricRTP,
+            inactivityTimeout: media.inactivityTimeoutSeconds > 0 ? .seconds(Int64(media.inactivityTimeoutSeconds)) : nil,
+            jitterBufferMilliseconds: media.jitterMilliseconds, agentSampleRate: agentSampleRate,
+            comfortNoisePayloadType: negotiated.comfortNoisePayloadType, rtcp: rtcp)
+        rtp.setDirection(sending: negotiated.sendsMedia, receiving: negotiated.receivesMedia)
     }
 
     /// The call is answered: the agent takes over.
@@ -221,6 +241,8 @@ final class Call {
             return
         }
         self.rtp = nil
+        // Closing sends the RTCP BYE (with a last report) at once: read the counters after it.
+        let closed = rtp.close()
         let stats = rtp.statistics
         record.packetsIn = stats.packetsReceived
         record.packetsOut = stats.packetsSent
@@ -228,7 +250,8 @@ final class Call {
         record.bytesOut = stats.bytesSent
         record.packetsLost = stats.packetsLost
         record.media(stats)
-        rtp.close().whenComplete { [self] _ in services.finish(self) }
+        record.rtcp(stats.rtcp)
+        closed.whenComplete { [self] _ in services.finish(self) }
     }
 
     /// A key press from any transport; the same press sent two ways reaches the agent once.

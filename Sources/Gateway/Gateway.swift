@@ -165,6 +165,11 @@ public final class Gateway: Sendable {
         case .answered(let leg, let sdp):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.answered(sdp: sdp) }
+        case .reinvite(let leg, let sdp):
+            guard let call = services.calls.withLockedValue({ $0[leg] }) else {
+                return services.sip.respond(leg, status: 481, phrase: "Call/Transaction Does Not Exist")
+            }
+            call.eventLoop.execute { call.reinvite(sdp: sdp) }
         case .infoDigit(let leg, let digit, _):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.receivedDigit(digit, from: .info) }
@@ -317,6 +322,7 @@ private struct Admission: Sendable {
             leg: invite.leg, eventLoop: loop, services: services, media: media, agentSampleRate: route.agentAudio.sampleRate,
             symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
             secureCapture: services.secureCapture(for: route), dtmf: route.dtmf ?? trunk.dtmf, makeAgent: makeAgent)
+        call.renegotiation = trunk.offerAnswer(agentSampleRate: route.agentAudio.sampleRate)
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }
         logger.info("INVITE accepted", metadata: [

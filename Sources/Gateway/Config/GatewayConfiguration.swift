@@ -16,12 +16,15 @@ public struct GatewayConfiguration: Sendable {
     public struct MediaSettings: Sendable {
         /// Local address for RTP: bound, and put in our SDP.
         public var address: String = "127.0.0.1"
-        /// RTP ports handed out to calls (even ports; RTCP would use the odd one above).
+        /// RTP ports handed out to calls (even ports; RTCP uses the odd one above).
         public var rtpPorts: ClosedRange<Int> = 20000...20999
         /// Hang up a call whose peer has sent no RTP for this long (a caller gone without BYE); 0 never does.
         public var inactivityTimeoutSeconds = GatewayConfiguration.defaultInactivityTimeoutSeconds
         /// Bounds of the receive jitter buffer's delay (ms, 20 ms steps); it adapts within them to measured jitter.
         public var jitterMilliseconds = RTPSession.defaultJitterBuffer
+        /// Mean time between our RTCP reports (randomised ±50 % per RFC 3550); 0 sends none (the peer's are
+        /// still read).
+        public var rtcpIntervalMilliseconds = 5000
     }
 
     public struct AdminSettings: Sendable {
@@ -106,9 +109,10 @@ public struct GatewayConfiguration: Sendable {
             if let port = fields["port"] { config.sip.port = try port.int(in: 0...65535) }
         }
         if let media = keys["media"] {
-            let fields = try media.mapping(allowed: ["address", "rtp_ports", "inactivity_timeout_s", "jitter_min_ms", "jitter_max_ms"])
+            let fields = try media.mapping(allowed: ["address", "rtp_ports", "inactivity_timeout_s", "jitter_min_ms", "jitter_max_ms", "rtcp_interval_ms"])
             try config.media.parseJitter(fields, in: media)
             if let timeout = fields["inactivity_timeout_s"] { config.media.inactivityTimeoutSeconds = try timeout.int(in: 0...3600) }
+            if let interval = fields["rtcp_interval_ms"] { config.media.rtcpIntervalMilliseconds = try interval.int(in: 0...60000) }
             if let address = fields["address"] {
                 config.media.address = try address.string()
                 guard CIDR(config.media.address) != nil else { throw address.error("'\(config.media.address)' is not an IP address") }
