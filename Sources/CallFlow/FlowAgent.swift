@@ -50,6 +50,7 @@ public final class FlowAgent: CallAgent {
     }
 
     public func callerAudio(_ samples: UnsafeBufferPointer<Int16>) {
+        eventLoop.assertInEventLoop()
         guard recording != nil else { return }
         let room = recordingLimit - recording!.count
         recording!.append(contentsOf: samples.prefix(room))  // within the reserved capacity: no allocation
