@@ -18,17 +18,19 @@ struct FlowAgentTests {
     static let one: [Int16] = [11, 11]
 
     /// intro, "Press a key", gather one key; 1 → the `one` prompt and hang up "one"; else hang up "other".
-    static let menu = CallFlow(
-        steps: [
-            .play(prompt: 0),
-            .say(try! FlowText(parsing: "Press a key")),
-            .gather(.init(variable: "d", maxDigits: 1, timeout: .milliseconds(50), interDigitTimeout: .seconds(5), finishKey: "#")),
-            .branch(.init(variable: "d", cases: ["1": 4], otherwise: 6)),
-            .play(prompt: 1),
-            .hangUp(reason: "one"),
-            .hangUp(reason: "other"),
-        ],
-        prompts: [.init(path: "intro.wav", samples: intro), .init(path: "one.wav", samples: one)])
+    static func menu(timeout: TimeAmount = .seconds(30)) -> CallFlow {
+        CallFlow(
+            steps: [
+                .play(prompt: 0),
+                .say(try! FlowText(parsing: "Press a key")),
+                .gather(.init(variable: "d", maxDigits: 1, timeout: timeout, interDigitTimeout: .seconds(5), finishKey: "#")),
+                .branch(.init(variable: "d", cases: ["1": 4], otherwise: 6)),
+                .play(prompt: 1),
+                .hangUp(reason: "one"),
+                .hangUp(reason: "other"),
+            ],
+            prompts: [.init(path: "intro.wav", samples: intro), .init(path: "one.wav", samples: one)])
+    }
 
     /// Runs the agent and its control on one loop.
     struct Harness: Sendable {
@@ -60,7 +62,7 @@ struct FlowAgentTests {
 
     @Test("each prompt waits for its mark; speech comes from the cache made at start; the key picks the branch")
     func menuByMarks() async throws {
-        let harness = try await Harness(flow: Self.menu, acknowledgeMarks: true)
+        let harness = try await Harness(flow: Self.menu(), acknowledgeMarks: true)
         try await harness.run { agent, _ in agent.callerDigit("1") }
         #expect(try await harness.log.waitForOutcome() == .hangUp("one"))
         let log = harness.log.snapshot
@@ -75,7 +77,7 @@ struct FlowAgentTests {
 
     @Test("a key over a prompt clears it and counts for the gather")
     func bargeIn() async throws {
-        let harness = try await Harness(flow: Self.menu, acknowledgeMarks: false)
+        let harness = try await Harness(flow: Self.menu(), acknowledgeMarks: false)
         try await harness.run { agent, _ in agent.callerDigit("1") }  // over the intro: cleared, mark 1 echoed
         try await harness.run { agent, _ in agent.markPlayed(2) }  // the speech played; the gather takes the kept "1"
         try await harness.run { agent, _ in agent.markPlayed(3) }
@@ -87,7 +89,7 @@ struct FlowAgentTests {
 
     @Test("no key: the gather's timer fires on the loop and the default branch runs")
     func gatherTimesOut() async throws {
-        let harness = try await Harness(flow: Self.menu, acknowledgeMarks: true)
+        let harness = try await Harness(flow: Self.menu(timeout: .milliseconds(50)), acknowledgeMarks: true)
         #expect(try await harness.log.waitForOutcome() == .hangUp("other"))
     }
 
