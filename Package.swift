@@ -62,6 +62,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The embedded agent's call-flow language: the flow model, its pure state machine, espeak-ng speech, the agent.
+        .target(
+            name: "CallFlow",
+            dependencies: [
+                "Agent", "Media",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // STIR/SHAKEN: Identity header, PASSporT, x5u fetch and cache, chain to STI-CA anchors, verstat.
         .target(
             name: "Identity",
@@ -78,7 +89,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "SIP", "Media", "Agent", "Identity", "Compliance", "SecureCapture",
+                "SIP", "Media", "Agent", "CallFlow", "Identity", "Compliance", "SecureCapture",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -159,11 +170,15 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Agent", "SecureCapture", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio"),
+                "Agent", "CallFlow", "SecureCapture", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Identity", "Compliance"]),
+        .testTarget(
+            name: "FlowEngineTests",
+            dependencies: ["CallFlow", "Agent", "Media", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "CallFlow", "Identity", "Compliance"]),
         .testTarget(
             name: "AdminAPITests",
             dependencies: ["AdminAPI", "Gateway", .product(name: "HummingbirdTesting", package: "hummingbird")]

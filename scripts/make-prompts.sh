@@ -22,4 +22,6 @@ say digit-a "A"
 say digit-b "B"
 say digit-c "C"
 say digit-d "D"
+# The tone before a flow's `record` step (flows/demo.yaml): 0.4 s at 1 kHz.
+sox -n -r 8000 -c 1 -b 16 -e signed-integer "$out/beep.wav" synth 0.4 sine 1000 vol 0.5
 echo "prompts written to $out/"

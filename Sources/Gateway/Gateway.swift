@@ -1,4 +1,5 @@
 import Agent
+import CallFlow
 import Foundation
 import Identity
 import Logging
@@ -27,6 +28,8 @@ final class GatewayServices: Sendable {
     let callsInFlight = DispatchGroup()
     /// HTTP client for payment sinks, when any is configured (globally or on a route).
     let paymentClient: PaymentSinkClient?
+    /// Each flow route's audio, by route name: prompts converted and fixed speech rendered at startup.
+    let flowAudio: [String: FlowAudio]
     // Set once in `Gateway.start` before any event can arrive.
     nonisolated(unsafe) var sip: SIPEndpoint!
 
@@ -39,6 +42,7 @@ final class GatewayServices: Sendable {
         self.recordWriter = recordWriter
         let sinks = configuration.secureCapture.sink != nil || configuration.dialplan.routes.contains { $0.secureCapture?.sink != nil }
         self.paymentClient = sinks ? PaymentSinkClient() : nil
+        self.flowAudio = try FlowAudio.forRoutes(of: configuration.dialplan)
     }
 
     /// A call's secure-capture state for its route: the route's settings over the global ones.
@@ -56,6 +60,9 @@ final class GatewayServices: Sendable {
         case .embeddedDemo:
             let prompts = self.prompts
             return ("embedded:demo", { _ in ScriptedAgent(greeting: prompts.greeting, digits: prompts.digits, goodbye: prompts.goodbye) })
+        case .flow(let flow):
+            guard let audio = flowAudio[route.name] else { return nil }
+            return ("flow:\(route.name)", { loop in FlowAgent(flow: flow, audio: audio, eventLoop: loop, logger: logger) })
         case .remoteAgent(let agentURL):
             let connect = AgentConnectPolicy(
                 timeout: .milliseconds(Int64(configuration.agentConnectTimeoutMilliseconds)),
@@ -282,7 +289,7 @@ private struct Admission: Sendable {
             let status = verdict.reason?.sipStatus ?? 403
             let phrase = verdict.reason?.code.sipReasonPhrase ?? "Forbidden"
             return reject(status, phrase, reason: "route \(route.name) rejects caller identity \(verdict.verstat)")
-        case .embeddedDemo, .remoteAgent:
+        case .embeddedDemo, .remoteAgent, .flow:
             break
         }
         guard let agent = services.agentFactory(for: route, logger: logger) else { return }

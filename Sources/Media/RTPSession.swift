@@ -423,13 +423,11 @@ public final class RTPSession {
             enqueue(samples)
             return
         }
-        guard let resampler = try? Resampler(from: sampleRate, to: agentSampleRate) else {
+        guard let converted = try? Resampler.convert(samples, from: sampleRate, to: agentSampleRate) else {
             logger.error("cannot resample a prompt", metadata: ["from": "\(sampleRate)", "to": "\(agentSampleRate)"])
             return
         }
-        var converted = [Int16](repeating: 0, count: resampler.outputCount(forInput: samples.count) + 64)
-        let n = converted.withUnsafeMutableBufferPointer { resampler.process(samples, into: $0) }
-        converted.withUnsafeBufferPointer { _ = enqueue(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+        converted.withUnsafeBufferPointer { _ = enqueue($0) }
     }
 
     /// Places a mark after everything enqueued so far: the delegate's `playedMark` is called once all of that

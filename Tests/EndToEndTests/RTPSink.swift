@@ -5,14 +5,20 @@ import NIOCore
 import NIOPosix
 
 /// The caller's media port in tests: a UDP socket that receives what the gateway sends the caller and tells
-/// speech from silence, so a test can prove the caller heard audio.
+/// speech from silence, so a test can prove the caller heard audio; it keeps the first minute of G.711 audio
+/// decoded, so a test can tell which prompt was heard.
 final class RTPSink: Sendable {
     struct Counts: Sendable {
         var packets = 0
         /// Packets whose decoded audio is louder than near-silence.
         var audible = 0
         var payloadTypes: Set<UInt8> = []
+        /// Decoded G.711 audio in arrival order, at most `maxAudio` samples.
+        var audio: [Int16] = []
     }
+
+    /// One minute at 8 kHz.
+    static let maxAudio = 8000 * 60
 
     let port: Int
     private let channel: Channel
@@ -94,18 +100,21 @@ final class RTPSink: Sendable {
             let payloadType = second & 0x7F
             let law: G711Law? = payloadType == 0 ? .muLaw : payloadType == 8 ? .aLaw : nil
             var loud = false
+            var decoded: ArraySlice<Int16> = []
             if let law {
                 buffer.withUnsafeReadableBytes { bytes in
                     let payload = UnsafeRawBufferPointer(rebasing: bytes[12...].prefix(pcm.count))
                     pcm.withUnsafeMutableBufferPointer { law.decode(payload, into: $0) }
                     let peak = pcm.prefix(payload.count).map { abs(Int($0)) }.max() ?? 0
                     loud = peak > 500
+                    decoded = pcm.prefix(payload.count)
                 }
             }
             let packets = counts.withLockedValue {
                 $0.packets += 1
                 $0.payloadTypes.insert(payloadType)
                 if loud { $0.audible += 1 }
+                if $0.audio.count < RTPSink.maxAudio { $0.audio += decoded }
                 return $0.packets
             }
             wake(packets)

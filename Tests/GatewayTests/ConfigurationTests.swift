@@ -34,7 +34,12 @@ struct ConfigurationTests {
         let config = try GatewayConfiguration.load(path: root.appendingPathComponent("trunkline.yaml").path)
         #expect(config.sip.port == 5060)
         #expect(config.trunk(forSource: "127.0.0.1")?.name == "local")
-        #expect(config.dialplan.route(number: "1000", trunk: "local")?.action == .embeddedDemo)
+        guard case .flow(let flow)? = config.dialplan.route(number: "1000", trunk: "local")?.action else {
+            Issue.record("the demo number must run the demo flow")
+            return
+        }
+        #expect(flow.says)
+        #expect(config.dialplan.route(number: "script", trunk: "local")?.action == .embeddedDemo)
     }
 
     @Test func defaultsApply() throws {

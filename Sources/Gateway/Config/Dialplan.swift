@@ -1,4 +1,5 @@
 import Agent
+import CallFlow
 import Foundation
 import Identity
 
@@ -61,6 +62,8 @@ public struct Dialplan: Sendable {
         case remoteAgent(url: AgentURL)
         /// The built-in scripted demo agent.
         case embeddedDemo
+        /// The embedded agent running a call flow (`flow:`, a file or inline).
+        case flow(CallFlow)
         /// Refuse the call with this SIP status, or (nil) with the status the identity verdict's reason maps to
         /// (428, 436, 437, 438, 403 — RFC 8224 §6.2.2).
         case reject(status: Int?)
@@ -76,10 +79,11 @@ public struct Dialplan: Sendable {
 
     static func load(path: String, trunkNames: Set<String>) throws -> Dialplan {
         let root = try ConfigNode.load(yaml: try GatewayConfiguration.read(path), file: path)
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         let keys = try root.mapping(allowed: ["routes"])
         var routes: [Route] = []
         for node in try keys["routes"].required("routes", in: root).sequence() {
-            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "reject", "ring_ms", "secure_capture", "dtmf", "agent_audio"])
+            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "flow", "reject", "ring_ms", "secure_capture", "dtmf", "agent_audio"])
             let name = try fields["name"].required("name", in: node).string()
             let match = try parseMatch(fields["match"], in: node)
             var trunks: Set<String>?
@@ -90,9 +94,9 @@ public struct Dialplan: Sendable {
                 }
                 trunks = Set(names)
             }
-            let actions = ["agent", "embedded", "reject"].filter { fields[$0] != nil }
+            let actions = ["agent", "embedded", "flow", "reject"].filter { fields[$0] != nil }
             guard actions.count == 1 else {
-                throw node.error("route '\(name)' needs exactly one action: agent, embedded or reject (has \(actions.isEmpty ? "none" : actions.joined(separator: ", ")))")
+                throw node.error("route '\(name)' needs exactly one action: agent, embedded, flow or reject (has \(actions.isEmpty ? "none" : actions.joined(separator: ", ")))")
             }
             let ring = try fields["ring_ms"]?.int(in: 0...300_000) ?? 0
             var identity: Set<IdentityCondition>?
@@ -106,7 +110,7 @@ public struct Dialplan: Sendable {
                 })
             }
             var route = Route(
-                name: name, match: match, trunks: trunks, action: try parseAction(actions[0], fields[actions[0]]!),
+                name: name, match: match, trunks: trunks, action: try parseAction(actions[0], fields[actions[0]]!, base: base),
                 ringMilliseconds: ring, identity: identity,
                 secureCapture: try fields["secure_capture"].map { try SecureCaptureSettings.parse($0, onRoute: true) },
                 dtmf: try fields["dtmf"].map(DTMFMode.parse))
@@ -133,7 +137,7 @@ public struct Dialplan: Sendable {
 
     private static let agentKeys = Set(["url"] + AgentRouteSettings.keys)
 
-    private static func parseAction(_ kind: String, _ node: ConfigNode) throws -> Action {
+    private static func parseAction(_ kind: String, _ node: ConfigNode, base: URL) throws -> Action {
         switch kind {
         case "agent":
             let fields = try node.mapping(allowed: agentKeys)
@@ -147,6 +151,8 @@ public struct Dialplan: Sendable {
             let name = try node.string()
             guard name == "demo" else { throw node.error("unknown embedded agent '\(name)' (known: demo)") }
             return .embeddedDemo
+        case "flow":
+            return .flow(try CallFlow.parse(node, base: base))
         default:
             if (try? node.string()) == "identity" { return .reject(status: nil) }
             return .reject(status: try node.int(in: 400...699))
