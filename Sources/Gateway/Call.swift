@@ -40,7 +40,7 @@ final class Call {
     var record: CallRecord
     var phase = Phase.settingUp
     var rtp: RTPSession?
-    private(set) var agent: CallAgent?
+    var agent: CallAgent?
     /// From the SDP agreement: known at creation for an inbound call, at the answer (or early media) for one we place.
     var codec: AudioCodec?
     var srtp: SRTPConfiguration?
@@ -57,6 +57,12 @@ final class Call {
     let dtmf: DTMFMode
     /// When the last SIP INFO key already scheduled goes out.
     var infoQueueEnd = NIODeadline.uptimeNanoseconds(0)
+    /// Transfer to a human: see Call+Transfer.swift.
+    var transfer: CallTransfer?
+    /// Set on the leg a transfer placed to its target: the call it serves (same loop).
+    weak var transferParent: Call?
+    /// The route's `fallback.transfer_to`: where the call goes when the agent fails, after the prompt.
+    var fallbackTransferTarget: String?
 
     /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
     private static let fallbackMark = -1
@@ -209,6 +215,8 @@ final class Call {
             record.hangupBy = record.hangupBy ?? "gateway"
         }
         endSecureCapture()
+        endTransfer()
+        transferParent?.transferLegEnded(self)
         if let agent {
             agent.stop(reason: record.hangupReason ?? "call ended")
             self.agent = nil
@@ -288,6 +296,7 @@ final class Call {
 
 extension Call: RTPSessionDelegate {
     func rtpSession(_ session: RTPSession, receivedAudio samples: UnsafeBufferPointer<Int16>) {
+        guard routeCallerAudioToHuman(samples) else { return }
         forwardCallerAudio(samples)
     }
 
@@ -301,6 +310,7 @@ extension Call: RTPSessionDelegate {
 
     func rtpSession(_ session: RTPSession, playedMark id: Int) {
         if id == Self.fallbackMark {
+            guard !transferAfterFallback() else { return }
             hangUp(by: "gateway", reason: record.agentFailure ?? "agent failed")
         } else {
             agent?.markPlayed(id)
@@ -313,24 +323,33 @@ extension Call: RTPSessionDelegate {
 extension Call: AgentCallControl {
     func agentPlay(_ samples: UnsafeBufferPointer<Int16>) {
         guard phase == .active else { return }
-        rtp?.enqueue(samples)
+        agentPlayout?.enqueue(samples)
     }
 
     func agentMark(_ id: Int) {
         guard phase == .active else { return }
-        rtp?.enqueueMark(id)
+        agentPlayout?.enqueueMark(id)
     }
 
     func agentClear() {
         guard phase == .active else { return }
-        rtp?.clearPlayout()
+        agentPlayout?.clearPlayout()
     }
 
     func agentHangUp(reason: String) {
+        // An agent that stayed to listen to a bridged call leaves it; the caller and the human go on.
+        guard transfer?.machine.state != .bridged else {
+            agent = nil
+            return
+        }
         hangUp(by: "agent", reason: reason)
     }
 
     func agentFailed(_ failure: AgentFailure) {
+        guard transfer?.machine.state != .bridged else {
+            agent = nil
+            return
+        }
         playFallback(because: failure)
     }
 
@@ -345,5 +364,9 @@ extension Call: AgentCallControl {
 
     func agentStopSecureCapture() throws {
         try stopSecureCapture()
+    }
+
+    func agentTransfer(_ command: TransferCommand) throws {
+        try agentTransferCommand(command)
     }
 }

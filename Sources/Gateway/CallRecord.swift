@@ -7,7 +7,8 @@ import NIOConcurrencyHelpers
 public struct CallRecord: Codable, Sendable, Equatable {
     public var callSid: String
     public var sipCallId: String
-    /// `inbound`, or `outbound-api` for a call we placed (Twilio's values).
+    /// `inbound`, `outbound-api` for a call we placed (Twilio's values), or `transfer` for the leg a transfer
+    /// placed to its target.
     public var direction = "inbound"
     /// For calls we place: how the attempt ended (answered, busy, no-answer, failed, canceled).
     public var outcome: CallOutcome?
@@ -55,6 +56,10 @@ public struct CallRecord: Codable, Sendable, Equatable {
     public var packetsDuplicated = 0
     public var packetsConcealed = 0
     public var jitterMilliseconds = 0.0
+    /// Transfers asked for on this call, in order.
+    public var transfers: [TransferRecord]?
+    /// On a transfer's leg to the target: the call it was placed for.
+    public var parentCallSid: String?
 
     mutating func media(_ stats: RTPStatistics) {
         srtpAuthenticationFailures = stats.srtpAuthenticationFailures
@@ -88,6 +93,7 @@ public struct CallRecord: Codable, Sendable, Equatable {
         case decodeFailures = "decode_failures"
         case packetsLate = "packets_late", packetsDuplicated = "packets_duplicated", packetsConcealed = "packets_concealed"
         case jitterMilliseconds = "jitter_ms"
+        case transfers, parentCallSid = "parent_call_sid"
     }
 }
 

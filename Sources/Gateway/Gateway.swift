@@ -158,6 +158,9 @@ public final class Gateway: Sendable {
         case .answered(let leg, let sdp):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.answered(sdp: sdp) }
+        case .refer(let leg, let progress):
+            guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
+            call.eventLoop.execute { call.referProgress(progress) }
         case .infoDigit(let leg, let digit, _):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.receivedDigit(digit, from: .info) }
@@ -310,6 +313,7 @@ private struct Admission: Sendable {
             leg: invite.leg, eventLoop: loop, services: services, media: media, agentSampleRate: route.agentAudio.sampleRate,
             symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
             secureCapture: services.secureCapture(for: route), dtmf: route.dtmf ?? trunk.dtmf, makeAgent: makeAgent)
+        call.fallbackTransferTarget = route.fallbackTransferTo
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }
         logger.info("INVITE accepted", metadata: [

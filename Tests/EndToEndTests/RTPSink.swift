@@ -1,7 +1,7 @@
 import Media
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TrunklineTestSupport
 
 /// The caller's media port in tests: a UDP socket that receives what the gateway sends the caller and tells
 /// speech from silence, so a test can prove the caller heard audio.
@@ -15,10 +15,10 @@ final class RTPSink: Sendable {
 
     let port: Int
     private let channel: Channel
-    private let counts: NIOLockedValueBox<Counts>
+    private let counts: WaitableState<Counts>
 
     init(group: EventLoopGroup) async throws {
-        let counts = NIOLockedValueBox(Counts())
+        let counts = WaitableState(Counts(), loop: group.next())
         self.counts = counts
         channel = try await DatagramBootstrap(group: group)
             .channelInitializer { channel in
@@ -28,7 +28,12 @@ final class RTPSink: Sendable {
         port = channel.localAddress!.port!
     }
 
-    var snapshot: Counts { counts.withLockedValue { $0 } }
+    var snapshot: Counts { counts.snapshot }
+
+    /// Waits until what arrived satisfies `condition`.
+    func wait(for what: String, timeout: Duration = .seconds(15), until condition: @escaping @Sendable (Counts) -> Bool) async throws -> Counts {
+        try await counts.wait(timeout: timeout, what: what) { condition($0) ? $0 : nil }
+    }
 
     func close() async {
         try? await channel.close()
@@ -36,10 +41,10 @@ final class RTPSink: Sendable {
 
     private final class Handler: ChannelInboundHandler {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>
-        let counts: NIOLockedValueBox<Counts>
+        let counts: WaitableState<Counts>
         var pcm = [Int16](repeating: 0, count: 2048)
 
-        init(counts: NIOLockedValueBox<Counts>) { self.counts = counts }
+        init(counts: WaitableState<Counts>) { self.counts = counts }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data).data
@@ -55,7 +60,7 @@ final class RTPSink: Sendable {
                     loud = peak > 500
                 }
             }
-            counts.withLockedValue {
+            counts.update {
                 $0.packets += 1
                 $0.payloadTypes.insert(payloadType)
                 if loud { $0.audible += 1 }
