@@ -344,7 +344,7 @@ struct TwilioMediaStreamAgentTests {
         defer { Task { try await server.shutdown() } }
 
         try await connection.sendText("not json at all")
-        try await connection.sendText(#"{"event":"transfer","to":"sip:queue@example.com"}"#)
+        try await connection.sendText(#"{"event":"conference","to":"sip:queue@example.com"}"#)
         try await connection.sendText(#"{"event":"media","media":{}}"#)
         try await connection.sendText(#"{"event":"media","media":{"payload":"%%%not base64"}}"#)
         try await connection.sendText(#"[1,2,3]"#)
