@@ -93,6 +93,8 @@ extension Call {
 
     /// The human answered (its leg's agent, `TransferLegAgent`, started).
     func transferLegAnswered(_ human: Call) {
+        // Both legs on one loop: media crosses between them by direct calls.
+        human.eventLoop.assertInEventLoop()
         guard transfer?.human === human else { return }
         noteTransferStatus(200)
         performTransfer(transfer!.machine.humanAnswered())

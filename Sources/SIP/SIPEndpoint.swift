@@ -246,7 +246,9 @@ final class SofiaStack: @unchecked Sendable {
             guard let leg, legs[leg] != nil, status >= 200 else { return }
             eventHandler(.refer(SIPCallLegID(rawValue: leg), .answered(status: status, phrase: phrase)))
         case nua_i_notify:
-            guard let leg, legs[leg] != nil, let sip else { return }
+            guard let leg, legs[leg] != nil else { return }
+            // Without a message, nua ended the subscription itself (no NOTIFY before it expired).
+            guard let sip else { return eventHandler(.refer(SIPCallLegID(rawValue: leg), .notified(frag: nil, terminated: true))) }
             let frag = Self.body(of: sip.pointee).flatMap(SIPFrag.parse)
             eventHandler(.refer(SIPCallLegID(rawValue: leg), .notified(frag: frag, terminated: tl_subscription_terminated(sip) == 1)))
         case nua_r_options:

@@ -16,6 +16,28 @@ struct TransferEndToEndTests {
         return text
     }
 
+    /// The gateway on the local trunk (symmetric RTP off, so each side's media goes to its SDP's port) with the
+    /// agent's route.
+    static func gateway(agent: RecordingAgentServer, fallback: String? = nil) async throws -> GatewayProcess {
+        try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10), trunks: CallFlowTests.localTrunk, routes: routes(agent: agent, fallback: fallback))
+    }
+
+    /// The human: sipp answering (with `header` required in its INVITE), hearing on the returned socket.
+    static func answeringHuman(requiring header: String, holdMilliseconds: Int) async throws -> (Sipp.Running, RTPSink) {
+        let ears = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
+        let sipp = try await Sipp.serve(
+            scenario: try humanScenario(requiring: header), holdMilliseconds: holdMilliseconds, keys: ["rtp_sink": "\(ears.port)"])
+        return (sipp, ears)
+    }
+
+    /// The agent's WebSocket for the next call, once its `start` has arrived.
+    static func startedConnection(_ agent: RecordingAgentServer) async throws -> RecordingAgentServer.Connection {
+        let connection = try await agent.waitForConnection(timeout: .seconds(10))
+        _ = try await connection.waitForEvent(named: "start")
+        return connection
+    }
+
     /// The human's scenario, requiring `header` (a regular expression, XML-escaped) in its INVITE.
     static func humanScenario(requiring header: String) throws -> String {
         let text = try String(contentsOf: Sipp.scenarios.appendingPathComponent("transfer_human.xml"), encoding: .utf8)
@@ -53,8 +75,7 @@ struct TransferEndToEndTests {
     @Test func aBlindTransferByREFERReportsProgressAndEndsTheCallAsTransferred() async throws {
         let agent = try await RecordingAgentServer.start()
         defer { Task { try await agent.shutdown() } }
-        let gateway = try await GatewayProcess(
-            rtpPorts: try FreePort.udpRange(count: 10), trunks: CallFlowTests.localTrunk, routes: Self.routes(agent: agent))
+        let gateway = try await Self.gateway(agent: agent)
         defer { gateway.stop() }
         let template = try String(contentsOf: Sipp.scenarios.appendingPathComponent("transfer_refer_accepted.xml"), encoding: .utf8)
         // The headers travel as URI headers of Refer-To, percent-encoded, in name order.
@@ -63,8 +84,7 @@ struct TransferEndToEndTests {
             with: "^ *&lt;sip:desk@example\\.test\\?User-to-User=00ff%3Bencoding%3Dhex&amp;X-Case=42&gt;"), name: "refer")
         async let sipp = Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "agent", timeoutSeconds: 30)
 
-        let connection = try await agent.waitForConnection(timeout: .seconds(10))
-        _ = try await connection.waitForEvent(named: "start")
+        let connection = try await Self.startedConnection(agent)
         try await connection.sendText(
             #"{"event":"transfer","transfer":{"target":"sip:desk@example.test","headers":{"X-Case":"42","User-to-User":"00ff;encoding=hex"}}}"#)
         let updates = try await connection.waitForEvents(named: "transfer", count: 3, timeout: .seconds(10))
@@ -92,15 +112,13 @@ struct TransferEndToEndTests {
     @Test func aPasswordInTheTargetStaysOutOfRecordsAndLogs() async throws {
         let agent = try await RecordingAgentServer.start()
         defer { Task { try await agent.shutdown() } }
-        let gateway = try await GatewayProcess(
-            rtpPorts: try FreePort.udpRange(count: 10), trunks: CallFlowTests.localTrunk, routes: Self.routes(agent: agent))
+        let gateway = try await Self.gateway(agent: agent)
         defer { gateway.stop() }
         let template = try String(contentsOf: Sipp.scenarios.appendingPathComponent("transfer_refer_accepted.xml"), encoding: .utf8)
         let scenario = try OutboundCallTests.writeScenario(
             template.replacingOccurrences(of: "REFER_TO_PATTERN", with: "sip:desk:s3cret-pw@example\\.test"), name: "refer-secret")
         async let sipp = Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "agent", timeoutSeconds: 30)
-        let connection = try await agent.waitForConnection(timeout: .seconds(10))
-        _ = try await connection.waitForEvent(named: "start")
+        let connection = try await Self.startedConnection(agent)
         try await connection.sendText(#"{"event":"transfer","transfer":{"target":"sip:desk:s3cret-pw@example.test"}}"#)
         _ = try await connection.waitForEvent(named: "stop", timeout: .seconds(10))
         #expect(try await sipp.exitCode == 0)
@@ -116,21 +134,16 @@ struct TransferEndToEndTests {
     @Test func aRefusedREFERBridgesTheCallerToTheHumanWithAudioBothWays() async throws {
         let agent = try await RecordingAgentServer.start()
         defer { Task { try await agent.shutdown() } }
-        let group = MultiThreadedEventLoopGroup.singleton
-        let callerEars = try await RTPSink(group: group)
-        let humanEars = try await RTPSink(group: group)
-        let human = try await Sipp.serve(
-            scenario: try Self.humanScenario(requiring: "X-Case: 42"), holdMilliseconds: 4000, keys: ["rtp_sink": "\(humanEars.port)"])
+        let callerEars = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
+        let (human, humanEars) = try await Self.answeringHuman(requiring: "X-Case: 42", holdMilliseconds: 4000)
         defer { human.stop() }
-        let gateway = try await GatewayProcess(
-            rtpPorts: try FreePort.udpRange(count: 10), trunks: CallFlowTests.localTrunk, routes: Self.routes(agent: agent))
+        let gateway = try await Self.gateway(agent: agent)
         defer { gateway.stop() }
         async let caller = Sipp.run(
             scenario: "transfer_refer_refused.xml", gatewayPort: gateway.sipPort, service: "agent", keys: ["rtp_sink": "\(callerEars.port)"],
             timeoutSeconds: 30)
 
-        let connection = try await agent.waitForConnection(timeout: .seconds(10))
-        _ = try await connection.waitForEvent(named: "start")
+        let connection = try await Self.startedConnection(agent)
         try await connection.sendText(
             #"{"event":"transfer","transfer":{"target":"sip:desk@127.0.0.1:\#(human.port)","headers":{"X-Case":"42"}}}"#)
         let updates = try await connection.waitForEvents(named: "transfer", count: 3, timeout: .seconds(10))
@@ -171,15 +184,13 @@ struct TransferEndToEndTests {
         let callerEars = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
         let human = try await Sipp.serve(scenario: try OutboundCallTests.refusingScenario(status: "486 Busy Here"))
         defer { human.stop() }
-        let gateway = try await GatewayProcess(
-            rtpPorts: try FreePort.udpRange(count: 10), trunks: CallFlowTests.localTrunk, routes: Self.routes(agent: agent))
+        let gateway = try await Self.gateway(agent: agent)
         defer { gateway.stop() }
         let (scenario, directory) = try Self.speakingCaller(sink: callerEars, name: "busy")
         defer { try? FileManager.default.removeItem(at: directory) }
         async let caller = Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "agent", timeoutSeconds: 30)
 
-        let connection = try await agent.waitForConnection(timeout: .seconds(10))
-        _ = try await connection.waitForEvent(named: "start")
+        let connection = try await Self.startedConnection(agent)
         try await connection.sendText(#"{"event":"transfer","transfer":{"target":"sip:desk@127.0.0.1:\#(human.port)","mode":"bridge"}}"#)
         let updates = try await connection.waitForEvents(named: "transfer", count: 3, timeout: .seconds(10))
         #expect(Self.statuses(updates) == ["trying", "ringing", "failed"])
@@ -212,21 +223,16 @@ struct TransferEndToEndTests {
     @Test func anAttendedTransferConsultsTheHumanThenConnectsTheCaller() async throws {
         let agent = try await RecordingAgentServer.start()
         defer { Task { try await agent.shutdown() } }
-        let group = MultiThreadedEventLoopGroup.singleton
-        let callerEars = try await RTPSink(group: group)
-        let humanEars = try await RTPSink(group: group)
-        let human = try await Sipp.serve(
-            scenario: try Self.humanScenario(requiring: "INVITE sip:desk@"), holdMilliseconds: 5000, keys: ["rtp_sink": "\(humanEars.port)"])
+        let callerEars = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
+        let (human, humanEars) = try await Self.answeringHuman(requiring: "INVITE sip:desk@", holdMilliseconds: 5000)
         defer { human.stop() }
-        let gateway = try await GatewayProcess(
-            rtpPorts: try FreePort.udpRange(count: 10), trunks: CallFlowTests.localTrunk, routes: Self.routes(agent: agent))
+        let gateway = try await Self.gateway(agent: agent)
         defer { gateway.stop() }
         let (scenario, directory) = try Self.speakingCaller(sink: callerEars, name: "attended")
         defer { try? FileManager.default.removeItem(at: directory) }
         async let caller = Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "agent", timeoutSeconds: 30)
 
-        let connection = try await agent.waitForConnection(timeout: .seconds(10))
-        _ = try await connection.waitForEvent(named: "start")
+        let connection = try await Self.startedConnection(agent)
         try await connection.sendText(#"{"event":"transfer","transfer":{"target":"sip:desk@127.0.0.1:\#(human.port)","mode":"attended"}}"#)
         let consult = try await connection.waitForEvents(named: "transfer", count: 3, timeout: .seconds(10))
         #expect(Self.statuses(consult) == ["trying", "ringing", "answered"])
@@ -260,15 +266,10 @@ struct TransferEndToEndTests {
     @Test func aRouteWhoseAgentIsUnreachableTransfersAfterItsPrompt() async throws {
         let unreachable = try await RecordingAgentServer.start()
         try await unreachable.shutdown()
-        let group = MultiThreadedEventLoopGroup.singleton
-        let callerEars = try await RTPSink(group: group)
-        let humanEars = try await RTPSink(group: group)
-        let human = try await Sipp.serve(
-            scenario: try Self.humanScenario(requiring: "INVITE sip:desk@"), holdMilliseconds: 2000, keys: ["rtp_sink": "\(humanEars.port)"])
+        let callerEars = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
+        let (human, humanEars) = try await Self.answeringHuman(requiring: "INVITE sip:desk@", holdMilliseconds: 2000)
         defer { human.stop() }
-        let gateway = try await GatewayProcess(
-            rtpPorts: try FreePort.udpRange(count: 10), trunks: CallFlowTests.localTrunk,
-            routes: Self.routes(agent: unreachable, fallback: "sip:desk@127.0.0.1:\(human.port)"))
+        let gateway = try await Self.gateway(agent: unreachable, fallback: "sip:desk@127.0.0.1:\(human.port)")
         defer { gateway.stop() }
         // The caller refuses REFER, so the fallback bridges.
         async let caller = Sipp.run(
