@@ -261,6 +261,51 @@ struct TransferEndToEndTests {
         await humanEars.close()
     }
 
+    /// A number goes out through the call's trunk (its `outbound` addresses); an agent that asked to listen keeps the
+    /// caller's audio after the bridge and gets `stop` only when the call ends.
+    @Test func aNumberIsDialledThroughTheTrunkAndAListeningAgentKeepsTheCallersAudio() async throws {
+        let agent = try await RecordingAgentServer.start()
+        defer { Task { try await agent.shutdown() } }
+        let callerEars = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
+        let (human, humanEars) = try await Self.answeringHuman(requiring: "INVITE sip:\\+15550009999@127\\.0\\.0\\.1:", holdMilliseconds: 3000)
+        defer { human.stop() }
+        let trunk = """
+              - name: carrier
+                allow: [127.0.0.0/8]
+                symmetric_rtp: false
+                outbound:
+                  addresses: ["127.0.0.1:\(human.port)"]
+                  health_check_interval_s: 0
+            """
+        let gateway = try await GatewayProcess(rtpPorts: try FreePort.udpRange(count: 10), trunks: trunk, routes: Self.routes(agent: agent))
+        defer { gateway.stop() }
+        async let caller = Sipp.run(
+            scenario: "transfer_refer_refused.xml", gatewayPort: gateway.sipPort, service: "agent", keys: ["rtp_sink": "\(callerEars.port)"],
+            timeoutSeconds: 30)
+
+        let connection = try await Self.startedConnection(agent)
+        try await connection.sendText(#"{"event":"transfer","transfer":{"target":"+15550009999","agent":"listen"}}"#)
+        let updates = try await connection.waitForEvents(named: "transfer", count: 3, timeout: .seconds(10))
+        #expect(Self.statuses(updates) == ["trying", "ringing", "completed"])
+        let atBridge = connection.received.count
+        _ = try await humanEars.wait(for: "the caller's speech at the human") { $0.audible >= 25 }
+        // Still listening: caller audio keeps coming, and no stop until the human's BYE ends the call.
+        let listened = try await connection.waitUntil(timeout: .seconds(5)) { Self.audibleMedia(Array($0.dropFirst(atBridge))) >= 25 }
+        #expect(!listened.contains { $0.event == "stop" })
+        _ = try await connection.waitForEvent(named: "stop", timeout: .seconds(10))
+
+        #expect(await human.result().exitCode == 0)
+        #expect(try await caller.exitCode == 0)
+        let records = try await gateway.waitForCallRecords(2)
+        let original = try #require(records.first { $0["direction"] as? String == "inbound" })
+        let leg = try #require(records.first { $0["direction"] as? String == "transfer" })
+        #expect((original["transfers"] as? [[String: Any]])?.first?["target"] as? String == "+15550009999")
+        #expect(leg["to"] as? String == "+15550009999")
+        #expect(leg["trunk"] as? String == "carrier")
+        await callerEars.close()
+        await humanEars.close()
+    }
+
     // MARK: - Route fallback
 
     @Test func aRouteWhoseAgentIsUnreachableTransfersAfterItsPrompt() async throws {
