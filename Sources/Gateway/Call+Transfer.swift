@@ -70,6 +70,24 @@ extension Call {
         }
     }
 
+    /// The agent closed its socket or failed while a transfer holds the call: true when the call goes on without
+    /// it — bridged, the caller and the human stay together; consulting, the caller is connected to the human the
+    /// agent was briefing (rather than left on hold).
+    func transferContinuesWithoutAgent() -> Bool {
+        switch transfer?.machine.state {
+        case .bridged?:
+            agent = nil
+            return true
+        case .consulting?:
+            agent = nil
+            logger.info("agent left during a consult: connecting the caller to the transfer target")
+            performTransfer((try? transfer!.machine.connect()) ?? [])
+            return true
+        default:
+            return false
+        }
+    }
+
     // MARK: - SIP events
 
     func referProgress(_ progress: ReferProgress) {

@@ -337,17 +337,13 @@ extension Call: AgentCallControl {
     }
 
     func agentHangUp(reason: String) {
-        // An agent that stayed to listen to a bridged call leaves it; the caller and the human go on.
-        guard transfer?.machine.state != .bridged else {
-            agent = nil
-            return
-        }
+        guard !transferContinuesWithoutAgent() else { return }
         hangUp(by: "agent", reason: reason)
     }
 
     func agentFailed(_ failure: AgentFailure) {
-        guard transfer?.machine.state != .bridged else {
-            agent = nil
+        guard !transferContinuesWithoutAgent() else {
+            record.agentFailure = failure.reason
             return
         }
         playFallback(because: failure)

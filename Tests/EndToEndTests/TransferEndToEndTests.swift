@@ -306,6 +306,36 @@ struct TransferEndToEndTests {
         await humanEars.close()
     }
 
+    /// An agent that drops during a consult does not leave the caller on hold: the caller is connected to the human.
+    @Test func anAgentThatLeavesDuringAConsultConnectsTheCallerToTheHuman() async throws {
+        let agent = try await RecordingAgentServer.start()
+        defer { Task { try await agent.shutdown() } }
+        let callerEars = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
+        let (human, humanEars) = try await Self.answeringHuman(requiring: "INVITE sip:desk@", holdMilliseconds: 4000)
+        defer { human.stop() }
+        let gateway = try await Self.gateway(agent: agent)
+        defer { gateway.stop() }
+        let (scenario, directory) = try Self.speakingCaller(sink: callerEars, name: "consult-drop")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        async let caller = Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "agent", timeoutSeconds: 30)
+
+        let connection = try await Self.startedConnection(agent)
+        try await connection.sendText(#"{"event":"transfer","transfer":{"target":"sip:desk@127.0.0.1:\#(human.port)","mode":"attended"}}"#)
+        _ = try await connection.waitForEvents(named: "transfer", count: 3, timeout: .seconds(10))
+        try await connection.sendClose()
+        _ = try await callerEars.wait(for: "the human's speech at the caller") { $0.audible >= 25 }
+        _ = try await humanEars.wait(for: "the caller's speech at the human") { $0.audible >= 25 }
+
+        #expect(await human.result().exitCode == 0)
+        #expect(try await caller.exitCode == 0)
+        let records = try await gateway.waitForCallRecords(2)
+        let original = try #require(records.first { $0["direction"] as? String == "inbound" })
+        #expect((original["transfers"] as? [[String: Any]])?.first?["outcome"] as? String == "bridged")
+        #expect(original["hangup_by"] as? String == "transfer-target")
+        await callerEars.close()
+        await humanEars.close()
+    }
+
     // MARK: - Route fallback
 
     @Test func aRouteWhoseAgentIsUnreachableTransfersAfterItsPrompt() async throws {
