@@ -83,8 +83,8 @@ public final class SIPEndpoint: Sendable {
     }
 
     /// Sends REFER (RFC 3515) in an established call's dialog, asking the far end to call `referTo` (a URI, with
-    /// any headers to carry as URI headers); progress arrives as `refer` events. Dropped when the leg is gone or
-    /// not established.
+    /// any headers to carry as URI headers); progress arrives as `refer` events. On a leg that is gone or not
+    /// established the answer is a `refer` event with 481, nothing is sent.
     public func refer(_ leg: SIPCallLegID, referTo: String) {
         stack.post { $0.doRefer(leg, referTo: referTo) }
     }
