@@ -11,6 +11,8 @@ import SIP
 struct CallTransfer {
     var machine: TransferMachine
     let target: TransferTarget
+    /// What Refer-To names: the URI, or the number at the trunk's first termination address.
+    let referURI: String
     let headers: [TransferHeader]
     /// The leg to the human, once the gateway dials one (bridge, attended, or a refused REFER).
     var human: Call?
@@ -43,11 +45,18 @@ extension Call {
         guard transfer?.machine.isUnderWay != true else { throw TransferRefusal("a transfer is already under way") }
         let target = try TransferTarget.parse(request.target)
         try TransferHeaders.validate(request.headers)
-        if case .number = target, trunkOutbound == nil {
-            throw TransferRefusal("trunk \(record.trunk ?? "-") has no outbound settings: a number cannot be dialled; use a SIP URI")
+        let referURI: String
+        switch target {
+        case .uri(let uri):
+            referURI = uri
+        case .number(let number):
+            guard let outbound = trunkOutbound else {
+                throw TransferRefusal("trunk \(record.trunk ?? "-") has no outbound settings: a number cannot be dialled; use a SIP URI")
+            }
+            referURI = outbound.addresses[0].requestURI(user: number)
         }
         let machine = TransferMachine(mode: request.mode, agentStays: request.agentStays)
-        transfer = CallTransfer(machine: machine, target: target, headers: request.headers)
+        transfer = CallTransfer(machine: machine, target: target, referURI: referURI, headers: request.headers)
         record.transfers = (record.transfers ?? []) + [TransferRecord(
             target: target.redacted, mode: request.mode.rawValue, method: request.mode == .blind ? "refer" : "bridge",
             headers: request.headers.isEmpty ? nil : request.headers.map(\.name), requestedBy: requestedBy)]
@@ -178,7 +187,7 @@ extension Call {
             guard let transfer else { return }
             switch action {
             case .sendRefer:
-                services.sip.refer(leg, referTo: "<\(TransferHeaders.uri(referURI(transfer.target), carrying: transfer.headers))>")
+                services.sip.refer(leg, referTo: "<\(TransferHeaders.uri(transfer.referURI, carrying: transfer.headers))>")
             case .dialHuman:
                 dialHuman(transfer)
             case .bridge(let agentStays):
@@ -230,13 +239,6 @@ extension Call {
 
     private var trunkOutbound: GatewayConfiguration.Outbound? {
         services.configuration.trunks.first { $0.name == record.trunk }?.outbound
-    }
-
-    private func referURI(_ target: TransferTarget) -> String {
-        switch target {
-        case .uri(let uri): uri
-        case .number(let number): trunkOutbound.map { $0.addresses[0].requestURI(user: number) } ?? "tel:\(number)"
-        }
     }
 
     /// Places the call to the human on this loop, as a `Call` of its own (direction `transfer`) whose agent is this
