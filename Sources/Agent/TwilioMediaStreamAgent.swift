@@ -248,6 +248,13 @@ public final class TwilioMediaStreamAgent: CallAgent {
         }
     }
 
+    public func transfer(_ update: TransferUpdate) {
+        self.eventLoop.assertInEventLoop()
+        self.sendText { buffer, sequenceNumber, streamSid in
+            TwilioStreamMessage.writeTransfer(into: &buffer, sequenceNumber: sequenceNumber, update: update, streamSid: streamSid)
+        }
+    }
+
     public func stop(reason: String) {
         self.eventLoop.assertInEventLoop()
         switch self.state {
@@ -530,6 +537,13 @@ public final class TwilioMediaStreamAgent: CallAgent {
             } catch {
                 self.sendError(about: "stopSecureCapture", message: "\(error)")
             }
+        case "transfer":
+            do {
+                guard let transfer = message.transfer else { throw AgentRequestError("transfer without a transfer object") }
+                try self.control?.agentTransfer(try transfer.command())
+            } catch {
+                self.sendError(about: "transfer", message: "\(error)")
+            }
         default:
             self.ignore("unknown event")
         }
@@ -679,12 +693,54 @@ private struct AgentMessage: Decodable {
             return options
         }
     }
+    /// `transfer`: a new transfer (`target`, optional `headers`, `mode`, `agent`), or `action` connect / cancel.
+    struct Transfer: Decodable {
+        var target: String?
+        var headers: [String: String]?
+        var mode: String?
+        /// `leave` (default) or `listen`: what the agent does once the caller is bridged to the human.
+        var agent: String?
+        var action: String?
+
+        func command() throws(AgentRequestError) -> TransferCommand {
+            switch action {
+            case "connect": return .connect
+            case "cancel": return .cancel
+            case nil: break
+            case let other?: throw AgentRequestError("unknown transfer action '\(other.prefix(40))' (connect, cancel)")
+            }
+            guard let target, !target.isEmpty else { throw AgentRequestError("transfer without a target") }
+            var transferMode = TransferMode.blind
+            if let mode {
+                guard let known = TransferMode(rawValue: mode) else {
+                    throw AgentRequestError("unknown transfer mode '\(mode.prefix(40))' (blind, bridge, attended)")
+                }
+                transferMode = known
+            }
+            let agentStays: Bool
+            switch agent {
+            case nil, "leave": agentStays = false
+            case "listen": agentStays = true
+            case let other?: throw AgentRequestError("unknown transfer agent '\(other.prefix(40))' (leave, listen)")
+            }
+            // Sorted: a JSON object has no order, and the headers should go out the same way every time.
+            let headers = (headers ?? [:]).sorted { $0.key < $1.key }.map { TransferHeader(name: $0.key, value: $0.value) }
+            return .start(TransferRequest(target: target, headers: headers, mode: transferMode, agentStays: agentStays))
+        }
+    }
     var event: String
     var media: Media?
     var mark: Mark?
     var hangup: Hangup?
     var sendDigits: SendDigits?
     var secureCapture: SecureCapture?
+    var transfer: Transfer?
+}
+
+/// An agent request that cannot be read; its text goes back to the agent in an `error` event.
+struct AgentRequestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 // MARK: - Channel handlers

@@ -100,6 +100,8 @@ extension Call {
         guard phase == .active, let timeout = agentWatch.silenceTimeout else { return }
         let now = NIODeadline.now()
         if (rtp?.bufferedSamples ?? 0) > 0 { agentWatch.lastActivity = now }
+        // A transfer under way holds the call (REFER pending, the human ringing or bridged): the agent is not silent, it waits.
+        if transfer?.machine.isUnderWay == true { agentWatch.lastActivity = now }
         let due = agentWatch.lastActivity + timeout
         guard now >= due else { return armSilenceCheck(at: due) }
         let failure = AgentFailure.failedMidCall("agent sent no media or mark for \(agentWatch.settings.silenceTimeoutSeconds) s")

@@ -7,8 +7,27 @@ import SIP
 /// A call we place: INVITE out, ring timeout, early media, then the same media and agent path as an inbound call.
 extension Call {
     struct Dial: Sendable {
-        let invite: OutboundInvite
+        /// The INVITE, given our SDP offer (known once the RTP socket is open); throws when it cannot be sent.
+        let invite: @Sendable (_ sdp: String) throws -> OutgoingInvite
         let ringTimeout: TimeAmount
+
+        /// Through a trunk, as it wants the INVITE (failover order, caller ID, credentials), plus `extraHeaders`.
+        init(invite: OutboundInvite, ringTimeout: TimeAmount, extraHeaders: [String] = []) {
+            self.invite = { sdp in
+                var sipInvite = try invite.sipInvite(sdp: sdp)
+                sipInvite.headers += extraHeaders
+                return sipInvite
+            }
+            self.ringTimeout = ringTimeout
+        }
+
+        /// Straight to a SIP URI (a transfer target), no trunk.
+        init(requestURI: String, from: String, callID: String, headers: [String], ringTimeout: TimeAmount) {
+            self.invite = { sdp in
+                OutgoingInvite(requestURIs: [requestURI], from: from, to: "<\(requestURI)>", callID: callID, sdp: sdp, headers: headers)
+            }
+            self.ringTimeout = ringTimeout
+        }
     }
 
     /// Opens the RTP socket (its port goes in our offer), sends the INVITE and starts the ring timer.
@@ -32,7 +51,7 @@ extension Call {
                     sdpVersion = sdpSessionID
                     let invite: OutgoingInvite
                     do {
-                        invite = try dial.invite.sipInvite(sdp: offer.text)
+                        invite = try dial.invite(offer.text)
                     } catch {
                         logger.error("call not placed", metadata: ["reason": "\(error)"])
                         rtp = nil
@@ -52,6 +71,7 @@ extension Call {
         eventLoop.assertInEventLoop()
         guard phase == .dialling else { return }
         logger.debug("call progress", metadata: ["status": "\(status)", "early_media": "\(sdp != nil)"])
+        transferParent?.transferLegProgress(self, status: status)
         guard negotiated == nil, let sdp, let rtp else { return }
         switch negotiate(sdp) {
         case .agreed(let agreed):
@@ -126,6 +146,7 @@ extension Call {
         record.hangupBy = record.hangupBy ?? "gateway"
         record.hangupReason = reason
         record.endTime = Date()
+        transferParent?.transferLegEnded(self)
         services.finish(self)
     }
 }

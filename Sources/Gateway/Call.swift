@@ -65,6 +65,12 @@ final class Call {
     var sdpVersion: UInt64 = 0
     /// Silence and session limits, playout cap, turn latency: see Call+AgentWatch.swift.
     var agentWatch: AgentWatch
+    /// Transfer to a human: see Call+Transfer.swift.
+    var transfer: CallTransfer?
+    /// Set on the leg a transfer placed to its target: the call it serves (same loop).
+    weak var transferParent: Call?
+    /// The route's `fallback.transfer_to`: where the call goes when the agent fails, after the prompt.
+    var fallbackTransferTarget: String?
 
     /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
     private static let fallbackMark = -1
@@ -237,6 +243,8 @@ final class Call {
         }
         endSecureCapture()
         stopWatchingAgent()
+        endTransfer()
+        transferParent?.transferLegEnded(self)
         if let agent {
             noteConnectAttempts()
             agent.stop(reason: record.hangupReason ?? "call ended")
@@ -322,6 +330,7 @@ final class Call {
 
 extension Call: RTPSessionDelegate {
     func rtpSession(_ session: RTPSession, receivedAudio samples: UnsafeBufferPointer<Int16>) {
+        guard routeCallerAudioToHuman(samples) else { return }
         watchCallerAudio(samples)
         forwardCallerAudio(samples)
     }
@@ -336,6 +345,7 @@ extension Call: RTPSessionDelegate {
 
     func rtpSession(_ session: RTPSession, playedMark id: Int) {
         if id == Self.fallbackMark {
+            guard !transferAfterFallback() else { return }
             hangUp(by: "gateway", reason: record.agentFailure ?? "agent failed")
         } else {
             agent?.markPlayed(id)
@@ -347,27 +357,32 @@ extension Call: RTPSessionDelegate {
 
 extension Call: AgentCallControl {
     func agentPlay(_ samples: UnsafeBufferPointer<Int16>) {
-        guard phase == .active, let rtp else { return }
-        agentSentAudio(count: samples.count, accepted: rtp.enqueue(samples))
+        guard phase == .active, let playout = agentPlayout else { return }
+        agentSentAudio(count: samples.count, accepted: playout.enqueue(samples))
     }
 
     func agentMark(_ id: Int) {
         guard phase == .active else { return }
         agentWasActive()
-        rtp?.enqueueMark(id)
+        agentPlayout?.enqueueMark(id)
     }
 
     func agentClear() {
         guard phase == .active else { return }
         agentWasActive()
-        rtp?.clearPlayout()
+        agentPlayout?.clearPlayout()
     }
 
     func agentHangUp(reason: String) {
+        guard !transferContinuesWithoutAgent() else { return }
         hangUp(by: "agent", reason: reason)
     }
 
     func agentFailed(_ failure: AgentFailure) {
+        guard !transferContinuesWithoutAgent() else {
+            record.agentFailure = failure.reason
+            return
+        }
         playFallback(because: failure)
     }
 
@@ -382,5 +397,9 @@ extension Call: AgentCallControl {
 
     func agentStopSecureCapture() throws {
         try stopSecureCapture()
+    }
+
+    func agentTransfer(_ command: TransferCommand) throws {
+        try agentTransferCommand(command)
     }
 }

@@ -7,7 +7,8 @@ import NIOConcurrencyHelpers
 public struct CallRecord: Codable, Sendable, Equatable {
     public var callSid: String
     public var sipCallId: String
-    /// `inbound`, or `outbound-api` for a call we placed (Twilio's values).
+    /// `inbound`, `outbound-api` for a call we placed (Twilio's values), or `transfer` for the leg a transfer
+    /// placed to its target.
     public var direction = "inbound"
     /// For calls we place: how the attempt ended (answered, busy, no-answer, failed, canceled).
     public var outcome: CallOutcome?
@@ -93,6 +94,10 @@ public struct CallRecord: Codable, Sendable, Equatable {
     public var ttfaMilliseconds: [Int]?
     public var ttfaP50Milliseconds: Int?
     public var ttfaP95Milliseconds: Int?
+    /// Transfers asked for on this call, in order.
+    public var transfers: [TransferRecord]?
+    /// On a transfer's leg to the target: the call it was placed for.
+    public var parentCallSid: String?
 
     mutating func media(_ stats: RTPStatistics) {
         srtpAuthenticationFailures = stats.srtpAuthenticationFailures
@@ -134,6 +139,7 @@ public struct CallRecord: Codable, Sendable, Equatable {
         case agentConnectAttempts = "agent_connect_attempts", agentAudioOverflowMilliseconds = "agent_audio_overflow_ms"
         case playoutPeakMilliseconds = "playout_peak_ms"
         case ttfaMilliseconds = "ttfa_ms", ttfaP50Milliseconds = "ttfa_p50_ms", ttfaP95Milliseconds = "ttfa_p95_ms"
+        case transfers, parentCallSid = "parent_call_sid"
     }
 }
 

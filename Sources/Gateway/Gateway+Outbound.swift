@@ -86,6 +86,7 @@ extension Gateway {
             symmetricRTP: trunk.symmetricRTP,
             ringMilliseconds: 0, context: context, record: record, secureCapture: services.secureCapture(for: route),
             dtmf: route.dtmf ?? trunk.dtmf, agentSettings: route.agentSettings, makeAgent: agent.make)
+        call.fallbackTransferTarget = route.fallbackTransferTo
         let dial = Call.Dial(
             invite: OutboundInvite(outbound: outbound, to: request.to, from: request.from, callID: callID,
                                    order: services.trunkHealth.order(outbound.addresses)),

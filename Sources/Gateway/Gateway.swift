@@ -175,6 +175,9 @@ public final class Gateway: Sendable {
                 return services.sip.respond(leg, status: 481, phrase: "Call/Transaction Does Not Exist")
             }
             call.eventLoop.execute { call.reinvite(sdp: sdp) }
+        case .refer(let leg, let progress):
+            guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
+            call.eventLoop.execute { call.referProgress(progress) }
         case .infoDigit(let leg, let digit, _):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.receivedDigit(digit, from: .info) }
@@ -329,6 +332,7 @@ private struct Admission: Sendable {
             secureCapture: services.secureCapture(for: route), dtmf: route.dtmf ?? trunk.dtmf, agentSettings: route.agentSettings,
             makeAgent: makeAgent)
         call.renegotiation = trunk.offerAnswer(agentSampleRate: route.agentAudio.sampleRate)
+        call.fallbackTransferTarget = route.fallbackTransferTo
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }
         logger.info("INVITE accepted", metadata: [

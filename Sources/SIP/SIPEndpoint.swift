@@ -82,6 +82,13 @@ public final class SIPEndpoint: Sendable {
         stack.post { $0.doInfo(leg, contentType: contentType, body: body) }
     }
 
+    /// Sends REFER (RFC 3515) in an established call's dialog, asking the far end to call `referTo` (a URI, with
+    /// any headers to carry as URI headers); progress arrives as `refer` events. On a leg that is gone or not
+    /// established the answer is a `refer` event with 481, nothing is sent.
+    public func refer(_ leg: SIPCallLegID, referTo: String) {
+        stack.post { $0.doRefer(leg, referTo: referTo) }
+    }
+
     /// Shuts nua down (BYE to established calls, final answers to pending ones) and stops the thread.
     /// Blocks until nua is done, or at most `grace` when peers do not answer; legs still open then get no
     /// `terminated` event.
@@ -182,7 +189,8 @@ final class SofiaStack: @unchecked Sendable {
             .add(tl_nutag_url(), string: url)
             .add(tl_nutag_autoanswer(), 0)
             .add(tl_nutag_media_enable(), 0)
-            .add(tl_nutag_allow(), string: "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO")
+            // NOTIFY: the implied subscription of a REFER we send (nua matches and answers it).
+            .add(tl_nutag_allow(), string: "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY")
             // INFO is answered by us (200, 400 or 415 by body), not by nua.
             .add(tl_nutag_appl_method(), string: "INFO")
             .add(tl_siptag_user_agent_str(), string: configuration.userAgent)
@@ -235,6 +243,16 @@ final class SofiaStack: @unchecked Sendable {
         case nua_r_invite:
             guard let leg, legs[leg]?.outgoing == true else { return }
             inviteResponse(leg: leg, status: status, phrase: phrase, sip: sip)
+        case nua_r_refer:
+            // nua's own 100 (sent when the REFER goes out) carries no answer.
+            guard let leg, legs[leg] != nil, status >= 200 else { return }
+            eventHandler(.refer(SIPCallLegID(rawValue: leg), .answered(status: status, phrase: phrase)))
+        case nua_i_notify:
+            guard let leg, legs[leg] != nil else { return }
+            // Without a message, nua ended the subscription itself (no NOTIFY before it expired).
+            guard let sip else { return eventHandler(.refer(SIPCallLegID(rawValue: leg), .notified(frag: nil, terminated: true))) }
+            let frag = Self.body(of: sip.pointee).flatMap(SIPFrag.parse)
+            eventHandler(.refer(SIPCallLegID(rawValue: leg), .notified(frag: frag, terminated: tl_subscription_terminated(sip) == 1)))
         case nua_r_options:
             guard let leg, status >= 200, let probe = probes.removeValue(forKey: leg) else { return }
             nua_handle_bind(probe.handle, nil)
@@ -459,6 +477,14 @@ final class SofiaStack: @unchecked Sendable {
             .add(tl_siptag_content_type_str(), string: contentType)
             .add(tl_siptag_payload_str(), string: body)
             .withTags { tl_nua_info(state.handle, $0) }
+    }
+
+    func doRefer(_ leg: SIPCallLegID, referTo: String) {
+        guard let state = legs[leg.rawValue], state.established else {
+            eventHandler(.refer(leg, .answered(status: 481, phrase: "Call Does Not Exist")))
+            return
+        }
+        SofiaTagList().add(tl_siptag_refer_to_str(), string: referTo).withTags { tl_nua_refer(state.handle, $0) }
     }
 
     func doShutdown() {

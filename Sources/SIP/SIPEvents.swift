@@ -92,6 +92,8 @@ public enum SIPEvent: Sendable {
     case reinvite(SIPCallLegID, sdp: String?)
     /// A DTMF key from an in-dialog SIP INFO (already answered 200).
     case infoDigit(SIPCallLegID, Character, durationMs: Int?)
+    /// Progress of a REFER sent with `SIPEndpoint.refer`: its answer, then its NOTIFYs.
+    case refer(SIPCallLegID, ReferProgress)
     /// The leg is gone; its id will not be used again.
     case terminated(SIPCallLegID, SIPTermination)
 }

@@ -32,6 +32,7 @@ nua_handle_t *tl_nua_handle(nua_t *nua, nua_hmagic_t *hmagic, tagi_t const *tags
 }
 void tl_nua_authenticate(nua_handle_t *nh, tagi_t const *tags) { nua_authenticate(nh, TAG_NEXT(tags)); }
 void tl_nua_options(nua_handle_t *nh, tagi_t const *tags) { nua_options(nh, TAG_NEXT(tags)); }
+void tl_nua_refer(nua_handle_t *nh, tagi_t const *tags) { nua_refer(nh, TAG_NEXT(tags)); }
 
 tag_type_t tl_tag_null(void) { return tag_null; }
 tag_type_t tl_nutag_url(void) { return nutag_url; }
@@ -53,6 +54,12 @@ tag_type_t tl_siptag_to_str(void) { return siptag_to_str; }
 tag_type_t tl_siptag_from_str(void) { return siptag_from_str; }
 tag_type_t tl_nutag_auth(void) { return nutag_auth; }
 tag_type_t tl_siptag_call_id_str(void) { return siptag_call_id_str; }
+tag_type_t tl_siptag_refer_to_str(void) { return siptag_refer_to_str; }
+
+int tl_subscription_terminated(sip_t const *sip) {
+    if (!sip || !sip->sip_subscription_state || !sip->sip_subscription_state->ss_substate) return -1;
+    return strcasecmp(sip->sip_subscription_state->ss_substate, "terminated") == 0 ? 1 : 0;
+}
 
 int tl_callstate(tagi_t const *tags) {
     tagi_t const *t = tl_find(tags, nutag_callstate);

@@ -13,6 +13,7 @@ enum ControlCall: Sendable, Equatable {
     case sendDigits(String)
     case startSecureCapture(SecureCaptureOptions)
     case stopSecureCapture
+    case transfer(TransferCommand)
 
     var isOutcome: Bool {
         switch self {
@@ -88,6 +89,10 @@ final class RecordingControl: AgentCallControl {
 
     func agentStopSecureCapture() throws {
         self.log.update { $0.calls.append(.stopSecureCapture) }
+    }
+
+    func agentTransfer(_ command: TransferCommand) throws {
+        self.log.update { $0.calls.append(.transfer(command)) }
     }
 }
 

@@ -1,8 +1,8 @@
 import Foundation
 import Media
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TrunklineTestSupport
 
 /// The caller's media port in tests: a UDP socket that receives what the gateway sends the caller and tells
 /// speech from silence, so a test can prove the caller heard audio; it keeps the first minute of G.711 audio
@@ -22,12 +22,10 @@ final class RTPSink: Sendable {
 
     let port: Int
     private let channel: Channel
-    private let counts: NIOLockedValueBox<Counts>
-    /// Tests waiting for the packet count to reach a number.
-    private let waiters: NIOLockedValueBox<[(id: UUID, packets: Int, continuation: CheckedContinuation<Void, Error>)]>
+    private let counts: WaitableState<Counts>
 
     init(group: EventLoopGroup) async throws {
-        let counts = NIOLockedValueBox(Counts())
+        let counts = WaitableState(Counts(), loop: group.next())
         self.counts = counts
         let waiters = NIOLockedValueBox<[(id: UUID, packets: Int, continuation: CheckedContinuation<Void, Error>)]>([])
         self.waiters = waiters
@@ -49,7 +47,12 @@ final class RTPSink: Sendable {
         port = channel.localAddress!.port!
     }
 
-    var snapshot: Counts { counts.withLockedValue { $0 } }
+    var snapshot: Counts { counts.snapshot }
+
+    /// Waits until what arrived satisfies `condition`.
+    func wait(for what: String, timeout: Duration = .seconds(15), until condition: @escaping @Sendable (Counts) -> Bool) async throws -> Counts {
+        try await counts.wait(timeout: timeout, what: what) { condition($0) ? $0 : nil }
+    }
 
     /// Waits until `packets` packets have arrived in all (woken by the arrivals, not by polling).
     func waitForPackets(_ packets: Int, timeout: Duration = .seconds(5)) async throws {
@@ -85,14 +88,10 @@ final class RTPSink: Sendable {
 
     private final class Handler: ChannelInboundHandler {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>
-        let counts: NIOLockedValueBox<Counts>
-        let wake: @Sendable (Int) -> Void
+        let counts: WaitableState<Counts>
         var pcm = [Int16](repeating: 0, count: 2048)
 
-        init(counts: NIOLockedValueBox<Counts>, wake: @escaping @Sendable (Int) -> Void) {
-            self.counts = counts
-            self.wake = wake
-        }
+        init(counts: WaitableState<Counts>) { self.counts = counts }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data).data
@@ -110,7 +109,7 @@ final class RTPSink: Sendable {
                     decoded = pcm.prefix(payload.count)
                 }
             }
-            let packets = counts.withLockedValue {
+            counts.update {
                 $0.packets += 1
                 $0.payloadTypes.insert(payloadType)
                 if loud { $0.audible += 1 }

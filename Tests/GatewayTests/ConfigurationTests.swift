@@ -59,6 +59,15 @@ struct ConfigurationTests {
                     line: 5, containing: "'300.1.2.0/24' is not a CIDR")
     }
 
+    @Test func aRouteFallbackCanTransferToAHuman() throws {
+        let config = try load(minimal, dialplan: "routes:\n  - name: bot\n    embedded: demo\n    fallback: { transfer_to: 'sip:desk@example.test' }\n")
+        #expect(config.dialplan.routes[0].fallbackTransferTo == "sip:desk@example.test")
+        expectError(minimal, dialplan: "routes:\n  - name: x\n    embedded: demo\n    fallback: { transfer_to: 'sip:a@b?X-A=1' }\n",
+                    line: 4, containing: "transfer target has characters")
+        expectError(minimal, dialplan: "routes:\n  - name: x\n    embedded: demo\n    fallback: { transfer: 'sip:a@b' }\n",
+                    line: 4, containing: "unknown key 'transfer'")
+    }
+
     @Test func anUnknownRouteActionNamesItsLine() {
         expectError(minimal, dialplan: "routes:\n  - name: x\n    forward: sip:bob@example.com\n", line: 3, containing: "unknown key 'forward'")
         expectError(minimal, dialplan: "routes:\n  - name: x\n    match: { exact: '1' }\n", line: 2, containing: "needs exactly one action")

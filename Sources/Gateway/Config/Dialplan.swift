@@ -25,6 +25,9 @@ public struct Dialplan: Sendable {
         public var agentAudio = AgentMediaFormat.muLaw
         /// Credentials and limits for the agent (keys of `agent:` besides `url`).
         public var agentSettings = AgentRouteSettings()
+        /// `fallback.transfer_to`: when the agent cannot be reached or fails, the prompt plays and the call is
+        /// transferred here (REFER, else a bridge) instead of hung up. A SIP URI or a number (through the trunk).
+        public var fallbackTransferTo: String?
     }
 
     /// A STIR/SHAKEN condition a route can require: a verdict status or an attestation level.
@@ -83,7 +86,7 @@ public struct Dialplan: Sendable {
         let keys = try root.mapping(allowed: ["routes"])
         var routes: [Route] = []
         for node in try keys["routes"].required("routes", in: root).sequence() {
-            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "flow", "reject", "ring_ms", "secure_capture", "dtmf", "agent_audio"])
+            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "flow", "reject", "ring_ms", "secure_capture", "dtmf", "agent_audio", "fallback"])
             let name = try fields["name"].required("name", in: node).string()
             let match = try parseMatch(fields["match"], in: node)
             var trunks: Set<String>?
@@ -116,9 +119,22 @@ public struct Dialplan: Sendable {
                 dtmf: try fields["dtmf"].map(DTMFMode.parse))
             if let audio = fields["agent_audio"] { route.agentAudio = try parseAgentAudio(audio, action: route.action) }
             if let agent = fields["agent"] { route.agentSettings = try AgentRouteSettings.parse(agent.mapping(allowed: agentKeys)) }
+            if let fallback = fields["fallback"] { route.fallbackTransferTo = try parseFallback(fallback) }
             routes.append(route)
         }
         return Dialplan(routes: routes)
+    }
+
+    private static func parseFallback(_ node: ConfigNode) throws -> String? {
+        let fields = try node.mapping(allowed: ["transfer_to"])
+        guard let targetNode = fields["transfer_to"] else { return nil }
+        let target = try targetNode.string()
+        do {
+            _ = try TransferTarget.parse(target)
+        } catch {
+            throw targetNode.error("\(error)")
+        }
+        return target
     }
 
     private static func parseMatch(_ node: ConfigNode?, in route: ConfigNode) throws -> Match {

@@ -28,6 +28,9 @@ void tl_nua_info(nua_handle_t *nh, tagi_t const *tags);
 nua_handle_t *tl_nua_handle(nua_t *nua, nua_hmagic_t *hmagic, tagi_t const *tags);
 void tl_nua_authenticate(nua_handle_t *nh, tagi_t const *tags);
 void tl_nua_options(nua_handle_t *nh, tagi_t const *tags);
+/// An in-dialog REFER (RFC 3515); Refer-To goes in the tags. nua keeps the implied subscription and answers its
+/// NOTIFYs itself (nua_i_notify).
+void tl_nua_refer(nua_handle_t *nh, tagi_t const *tags);
 
 /// Responds to the request nua is currently delivering (only inside the nua callback), e.g. an in-dialog INFO.
 void tl_nua_respond_current(nua_t *nua, nua_handle_t *nh, int status, char const *phrase, tagi_t const *tags);
@@ -53,6 +56,7 @@ tag_type_t tl_siptag_to_str(void);
 tag_type_t tl_siptag_from_str(void);
 tag_type_t tl_nutag_auth(void);
 tag_type_t tl_siptag_call_id_str(void);
+tag_type_t tl_siptag_refer_to_str(void);
 
 // MARK: - Reading events
 /// The call state carried by a nua_i_state event's tag list, or -1.
@@ -62,6 +66,9 @@ int tl_callstate(tagi_t const *tags);
 int tl_current_request_source(nua_t *nua, char *host, size_t hostlen, int *port, int *is_tcp);
 /// Serialises one header (e.g. sip->sip_from) into a heap string the caller frees with free(); NULL if absent.
 char *tl_header_string(msg_header_t const *header);
+
+/// Whether a NOTIFY's Subscription-State is `terminated` (1), another state (0), or absent (-1).
+int tl_subscription_terminated(sip_t const *sip);
 
 /// The realm of the first digest challenge in a 401/407 (Proxy-Authenticate first), quotes included, as
 /// NUTAG_AUTH wants it; returns 0 when found.
