@@ -1,3 +1,4 @@
+import Agent
 import NIOCore
 
 /// A call flow: the embedded agent's program, loaded from YAML (Gateway's `CallFlow+Config`), run by `FlowMachine`.
@@ -16,6 +17,8 @@ public struct CallFlow: Sendable, Equatable {
         case branch(Branch)
         /// Write the caller's audio to a WAV file.
         case record(Record)
+        /// Hand the call to a human; on failure go on at `onFailure` (or the next step).
+        case transfer(Transfer)
         case hangUp(reason: String)
         case goto(step: Int)
         case set(variable: String, value: FlowText)
@@ -51,6 +54,23 @@ public struct CallFlow: Sendable, Equatable {
             self.variable = variable
             self.cases = cases
             self.otherwise = otherwise
+        }
+    }
+
+    public struct Transfer: Sendable, Equatable {
+        /// A SIP URI or a number; may use variables (e.g. a gathered extension).
+        public var target: FlowText
+        /// `blind` or `bridge`: a flow cannot brief the human, so never `attended`.
+        public var mode: TransferMode
+        public var headers: [TransferHeader]
+        /// Step to go on at when the transfer fails (busy, no answer, refused); nil: the next step.
+        public var onFailure: Int?
+
+        public init(target: FlowText, mode: TransferMode, headers: [TransferHeader], onFailure: Int?) {
+            self.target = target
+            self.mode = mode
+            self.headers = headers
+            self.onFailure = onFailure
         }
     }
 

@@ -68,6 +68,15 @@ public final class FlowAgent: CallAgent {
         handle { machine, now in machine.audioPlayed(id, at: now) }
     }
 
+    public func transfer(_ update: TransferUpdate) {
+        eventLoop.assertInEventLoop()
+        switch update.status {
+        case .completed: handle { machine, now in machine.transferEnded(completed: true, at: now) }
+        case .failed, .cancelled: handle { machine, now in machine.transferEnded(completed: false, at: now) }
+        case .accepted, .trying, .ringing, .answered: break
+        }
+    }
+
     public func stop(reason: String) {
         eventLoop.assertInEventLoop()
         timer?.cancel()
@@ -142,6 +151,13 @@ public final class FlowAgent: CallAgent {
             guard let samples = recording, let folder = flow.recordings else { return }
             recording = nil
             write(samples, to: "\(folder)/\(file)")
+        case .transfer(let request):
+            do {
+                try control?.agentTransfer(.start(request))
+            } catch {
+                logger.warning("call flow transfer refused", metadata: ["reason": "\(error)"])
+                handle { machine, now in machine.transferEnded(completed: false, at: now) }
+            }
         case .hangUp(let reason):
             let control = self.control
             self.control = nil

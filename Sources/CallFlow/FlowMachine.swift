@@ -1,3 +1,4 @@
+import Agent
 import NIOCore
 
 /// Runs a `CallFlow` for one call as a pure state machine: one `mutating func` per event, each returning what the
@@ -24,6 +25,8 @@ public struct FlowMachine: Sendable {
         case startRecording(maxDuration: TimeAmount)
         /// Write what was kept to `file` in the recordings folder.
         case finishRecording(file: String)
+        /// Ask the gateway to transfer the call, then report `transferEnded`.
+        case transfer(TransferRequest)
         case hangUp(reason: String)
     }
 
@@ -32,6 +35,8 @@ public struct FlowMachine: Sendable {
         case audio(id: Int, stopping: Bool)
         case gathering(CallFlow.Gather, digits: String, started: NIODeadline, lastKey: NIODeadline?)
         case recording(CallFlow.Record, file: String, started: NIODeadline)
+        /// Waiting for the gateway's transfer; on failure the flow goes on at `onFailure`.
+        case transferring(onFailure: Int?)
         case done
     }
 
@@ -64,7 +69,7 @@ public struct FlowMachine: Sendable {
             lastKey.map { $0 + gather.interDigitTimeout } ?? started + gather.timeout
         case .recording(let record, _, let started):
             started + record.maxDuration
-        case .idle, .audio, .done:
+        case .idle, .audio, .transferring, .done:
             nil
         }
     }
@@ -101,7 +106,7 @@ public struct FlowMachine: Sendable {
         case .idle:
             keep(key)
             return []
-        case .done:
+        case .transferring, .done:
             return []
         }
     }
@@ -120,9 +125,21 @@ public struct FlowMachine: Sendable {
             return endGather(gather, digits, at: now)
         case .recording(_, let file, _):
             return [.finishRecording(file: file)] + run(at: now)
-        case .idle, .audio, .done:
+        case .idle, .audio, .transferring, .done:
             return []
         }
+    }
+
+    /// The transfer the flow asked for is over. Completed: the caller is with the human and the flow is done (the
+    /// gateway ends or bridges the call). Failed or refused: the call is the flow's again, at `onFailure`.
+    public mutating func transferEnded(completed: Bool, at now: NIODeadline) -> [Action] {
+        guard case .transferring(let onFailure) = state else { return [] }
+        if completed {
+            state = .done
+            return []
+        }
+        if let onFailure { next = onFailure }
+        return run(at: now)
     }
 
     /// The call ended: a recording under way is still written.
@@ -183,6 +200,11 @@ public struct FlowMachine: Sendable {
                 if let variable = record.variable { variables[variable] = file }
                 state = .recording(record, file: file, started: now)
                 actions.append(.startRecording(maxDuration: record.maxDuration))
+                return actions
+            case .transfer(let transfer):
+                state = .transferring(onFailure: transfer.onFailure)
+                let request = TransferRequest(target: transfer.target.render(variables), headers: transfer.headers, mode: transfer.mode)
+                actions.append(.transfer(request))
                 return actions
             case .hangUp(let reason):
                 return finish(actions, reason: reason)

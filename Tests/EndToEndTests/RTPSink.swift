@@ -27,20 +27,10 @@ final class RTPSink: Sendable {
     init(group: EventLoopGroup) async throws {
         let counts = WaitableState(Counts(), loop: group.next())
         self.counts = counts
-        let waiters = NIOLockedValueBox<[(id: UUID, packets: Int, continuation: CheckedContinuation<Void, Error>)]>([])
-        self.waiters = waiters
-        let wake = { @Sendable (packets: Int) in
-            let ready = waiters.withLockedValue { list in
-                let ready = list.filter { $0.packets <= packets }
-                list.removeAll { $0.packets <= packets }
-                return ready
-            }
-            ready.forEach { $0.continuation.resume() }
-        }
         channel = try await DatagramBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Handler(counts: counts, wake: wake))
+                    try channel.pipeline.syncOperations.addHandler(Handler(counts: counts))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -56,30 +46,7 @@ final class RTPSink: Sendable {
 
     /// Waits until `packets` packets have arrived in all (woken by the arrivals, not by polling).
     func waitForPackets(_ packets: Int, timeout: Duration = .seconds(5)) async throws {
-        let id = UUID()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await withCheckedThrowingContinuation { continuation in
-                    let reached = self.waiters.withLockedValue { list in
-                        if self.snapshot.packets >= packets { return true }
-                        list.append((id, packets, continuation))
-                        return false
-                    }
-                    if reached { continuation.resume() }
-                }
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                let waiter = self.waiters.withLockedValue { list in
-                    list.firstIndex { $0.id == id }.map { list.remove(at: $0) }
-                }
-                let error = HarnessError("timed out waiting for \(packets) RTP packets at port \(self.port) (got \(self.snapshot.packets))")
-                waiter?.continuation.resume(throwing: error)
-                throw error
-            }
-            try await group.next()
-            group.cancelAll()
-        }
+        _ = try await wait(for: "\(packets) RTP packets at port \(port)", timeout: timeout) { $0.packets >= packets }
     }
 
     func close() async {
@@ -114,9 +81,7 @@ final class RTPSink: Sendable {
                 $0.payloadTypes.insert(payloadType)
                 if loud { $0.audible += 1 }
                 if $0.audio.count < RTPSink.maxAudio { $0.audio += decoded }
-                return $0.packets
             }
-            wake(packets)
         }
     }
 }

@@ -218,6 +218,36 @@ struct TransferEndToEndTests {
         await callerEars.close()
     }
 
+    @Test func aFlowsTransferThatFindsTheHumanBusyGoesOnAtItsFailureStep() async throws {
+        let callerEars = try await RTPSink(group: MultiThreadedEventLoopGroup.singleton)
+        let human = try await Sipp.serve(scenario: try OutboundCallTests.refusingScenario(status: "486 Busy Here"))
+        defer { human.stop() }
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10), trunks: CallFlowTests.localTrunk, routes: """
+                  - name: \(Self.route)
+                    flow:
+                      steps:
+                        - transfer: { to: "sip:desk@127.0.0.1:\(human.port)", mode: bridge, headers: { X-Case: "7" }, on_failure: busy }
+                        - hangup: "not reached"
+                        - label: busy
+                          hangup: "the desk is busy"
+                """)
+        defer { gateway.stop() }
+        let (scenario, directory) = try Self.speakingCaller(sink: callerEars, name: "flow-busy")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        #expect(try await Sipp.run(scenario: scenario, gatewayPort: gateway.sipPort, service: "agent", timeoutSeconds: 30).exitCode == 0)
+        #expect(await human.result().exitCode == 0)
+
+        let records = try await gateway.waitForCallRecords(2)
+        let original = try #require(records.first { $0["direction"] as? String == "inbound" })
+        let transfers = try #require(original["transfers"] as? [[String: Any]])
+        #expect(transfers[0]["outcome"] as? String == "failed")
+        #expect(transfers[0]["sip_status"] as? Int == 486)
+        #expect(transfers[0]["requested_by"] as? String == "agent")
+        #expect(original["hangup_reason"] as? String == "the desk is busy")
+        await callerEars.close()
+    }
+
     // MARK: - Attended
 
     @Test func anAttendedTransferConsultsTheHumanThenConnectsTheCaller() async throws {

@@ -1,3 +1,4 @@
+import Agent
 import CallFlow
 import NIOCore
 import Testing
@@ -168,5 +169,28 @@ struct FlowMachineTests {
         #expect(throws: FlowText.Invalid.unclosedBrace) { try FlowText(parsing: "a {x") }
         #expect(throws: FlowText.Invalid.badSlot("x:loud")) { try FlowText(parsing: "{x:loud}") }
         #expect(throws: FlowText.Invalid.badSlot("")) { try FlowText(parsing: "{}") }
+    }
+
+    @Test("transfer: the target is rendered from variables; keys wait; a failure goes on at on_failure, a completion ends the flow")
+    func transfer() {
+        let step = CallFlow.Step.transfer(.init(
+            target: Self.text("sip:{d}@pbx.example"), mode: .bridge, headers: [TransferHeader(name: "X-Case", value: "7")], onFailure: 3))
+        let steps: [CallFlow.Step] = [Self.gather(max: 3), step, .hangUp(reason: "not reached"), .hangUp(reason: "busy")]
+        var m = Self.machine(steps)
+        _ = m.start(at: Self.t0)
+        _ = m.key("2", at: Self.t0)
+        _ = m.key("0", at: Self.t0)
+        let request = TransferRequest(target: "sip:201@pbx.example", headers: [TransferHeader(name: "X-Case", value: "7")], mode: .bridge)
+        #expect(m.key("1", at: Self.t0) == [.transfer(request)])
+        #expect(m.deadline == nil)
+        #expect(m.key("5", at: Self.t0 + .seconds(1)) == [])
+        #expect(m.transferEnded(completed: false, at: Self.t0 + .seconds(2)) == [.hangUp(reason: "busy")])
+
+        var done = Self.machine(steps)
+        _ = done.start(at: Self.t0)
+        for key in "201" { _ = done.key(key, at: Self.t0) }
+        #expect(done.transferEnded(completed: true, at: Self.t0 + .seconds(2)) == [])
+        #expect(done.isDone)
+        #expect(done.transferEnded(completed: false, at: Self.t0 + .seconds(3)) == [])
     }
 }

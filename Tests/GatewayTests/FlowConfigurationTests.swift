@@ -1,3 +1,4 @@
+import Agent
 import CallFlow
 import Foundation
 @testable import Gateway
@@ -91,11 +92,33 @@ struct FlowConfigurationTests {
         expectError(flow: head + "  - gather: { into: 9d }\n", line: 3, containing: "not a variable name")
         expectError(flow: head + "  - play: missing.wav\n", line: 3, containing: "missing.wav: cannot read")
         expectError(flow: head + "  - record: { max_seconds: 5 }\n", line: 3, containing: "record needs `recordings:`")
-        expectError(flow: head + "  - transfer: { to: \"sip:desk@pbx\" }\n", line: 3, containing: "transfer needs the transfer feature")
+        expectError(flow: head + "  - transfer: { to: \"desk pbx\" }\n", line: 3, containing: "must be a sip:/sips: URI")
+        expectError(flow: head + "  - transfer: { to: \"sip:desk@pbx\", mode: attended }\n", line: 3, containing: "cannot brief")
+        expectError(flow: head + "  - transfer: { to: \"sip:desk@pbx\", headers: { Via: x } }\n", line: 3, containing: "transfer header 'Via' is not allowed")
         expectError(flow: head + "  - set: { a: x, b: y }\n", line: 3, containing: "set takes one variable")
         expectError(flow: "steps: []\n", line: 1, containing: "at least one step")
         expectError(flow: "stepz: []\n", line: 1, containing: "unknown key 'stepz'")
         expectError(flow: "steps:\n  - say: [oops\n", line: 3, containing: "not valid YAML")
+    }
+
+    @Test func aTransferStepLoadsInBothForms() throws {
+        let (config, folder) = try load(flow: "", route: """
+                flow:
+                  steps:
+                    - transfer: "sip:desk@pbx.example"
+                    - transfer: { to: "+15552340000", mode: bridge, headers: { X-Case: "7" }, on_failure: sorry }
+                    - label: sorry
+                      hangup: busy
+
+            """)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(config.dialplan.routes[0].action == .flow(CallFlow(steps: [
+            .transfer(.init(target: try FlowText(parsing: "sip:desk@pbx.example"), mode: .blind, headers: [], onFailure: nil)),
+            .transfer(.init(
+                target: try FlowText(parsing: "+15552340000"), mode: .bridge, headers: [TransferHeader(name: "X-Case", value: "7")],
+                onFailure: 2)),
+            .hangUp(reason: "busy"),
+        ])))
     }
 
     @Test func aMissingFlowFileOrABadRouteIsAnErrorInTheDialplan() {

@@ -1,3 +1,4 @@
+import Agent
 import CallFlow
 import Foundation
 import Media
@@ -130,8 +131,7 @@ extension CallFlow {
                     variable: try fields["into"].map { try assign($0) }, maxDuration: .seconds(Int64(seconds)),
                     finishKey: try key(fields["finish_key"]) ?? "#"))
             case "transfer":
-                // The step belongs to the transfer feature (AgentCallControl.agentTransfer), not in this build yet.
-                throw node.error("transfer needs the transfer feature, which this build does not have")
+                return .transfer(try transfer(node))
             case "hangup":
                 let reason = try node.string()
                 return .hangUp(reason: reason.isEmpty ? "flow hung up" : reason)
@@ -144,6 +144,38 @@ extension CallFlow {
                 }
                 return .set(variable: try assign(name, at: value), value: try text(value))
             }
+        }
+
+        /// `transfer: "sip:desk@pbx"` or `transfer: { to, mode: blind|bridge, headers: {…}, on_failure: label }`.
+        private mutating func transfer(_ node: ConfigNode) throws -> Transfer {
+            guard (try? node.string()) == nil else {
+                return Transfer(target: try transferTarget(node), mode: .blind, headers: [], onFailure: nil)
+            }
+            let fields = try node.mapping(allowed: ["to", "mode", "headers", "on_failure"])
+            let target = try transferTarget(try fields["to"].required("to", in: node))
+            var mode = TransferMode.blind
+            if let modeNode = fields["mode"] {
+                let name = try modeNode.string()
+                guard let parsed = TransferMode(rawValue: name), parsed != .attended else {
+                    throw modeNode.error("transfer mode '\(name)' is not one of: blind, bridge (a flow cannot brief a human)")
+                }
+                mode = parsed
+            }
+            var headers: [TransferHeader] = []
+            if let headersNode = fields["headers"] {
+                for (name, value) in try headersNode.entries() { headers.append(TransferHeader(name: name, value: try value.string())) }
+                do { try TransferHeaders.validate(headers) } catch { throw headersNode.error("\(error)") }
+            }
+            return Transfer(target: target, mode: mode, headers: headers, onFailure: try fields["on_failure"].map(label))
+        }
+
+        /// A target without variables is checked now; one with variables when the step runs.
+        private mutating func transferTarget(_ node: ConfigNode) throws -> FlowText {
+            let target = try text(node)
+            if let literal = target.fixed {
+                do { _ = try TransferTarget.parse(literal) } catch { throw node.error("\(error)") }
+            }
+            return target
         }
 
         private func label(_ node: ConfigNode) throws -> Int {
