@@ -22,4 +22,7 @@ say digit-a "A"
 say digit-b "B"
 say digit-c "C"
 say digit-d "D"
+# Campaign calls (compliance.disclosure): a placeholder to replace with the seller's own wording, reviewed by counsel.
+say disclosure "Automated call from Example Seller, 5 5 5, 2 3 4, 0 0 0 0. Press 9 to stop these calls."
+say opt-out "You will not be called again. Goodbye."
 echo "prompts written to $out/"

@@ -204,6 +204,13 @@ public final class TwilioMediaStreamAgent: CallAgent {
         }
     }
 
+    public func optOut(_ update: OptOutUpdate) {
+        self.eventLoop.assertInEventLoop()
+        self.sendText { buffer, sequenceNumber, streamSid in
+            TwilioStreamMessage.writeOptOut(into: &buffer, sequenceNumber: sequenceNumber, update: update, streamSid: streamSid)
+        }
+    }
+
     public func stop(reason: String) {
         self.eventLoop.assertInEventLoop()
         switch self.state {
@@ -468,6 +475,12 @@ public final class TwilioMediaStreamAgent: CallAgent {
             } catch {
                 self.sendError(about: "stopSecureCapture", message: "\(error)")
             }
+        case "optOut":
+            do {
+                try self.control?.agentOptOut(reason: message.optOut?.reason.map { String($0.prefix(200)) } ?? "agent reported an opt-out")
+            } catch {
+                self.sendError(about: "optOut", message: "\(error)")
+            }
         default:
             self.ignore("unknown event")
         }
@@ -589,6 +602,7 @@ private struct AgentMessage: Decodable {
     struct Media: Decodable { var payload: String? }
     struct Mark: Decodable { var name: String? }
     struct Hangup: Decodable { var reason: String? }
+    struct OptOut: Decodable { var reason: String? }
     struct SendDigits: Decodable { var digits: String? }
     /// `startSecureCapture` options; absent fields keep `SecureCaptureOptions`' defaults.
     struct SecureCapture: Decodable {
@@ -622,6 +636,7 @@ private struct AgentMessage: Decodable {
     var hangup: Hangup?
     var sendDigits: SendDigits?
     var secureCapture: SecureCapture?
+    var optOut: OptOut?
 }
 
 // MARK: - Channel handlers

@@ -20,7 +20,8 @@ final class Call {
         case answering
         /// Media flows to and from the agent.
         case active
-        /// The agent failed: the fallback prompt is playing, then BYE.
+        /// The gateway's closing prompt is playing (the fallback after an agent failure, or an opt-out
+        /// confirmation), then BYE.
         case playingFallback
         /// BYE sent or received; waiting for sofia to finish the dialog.
         case ending
@@ -40,7 +41,7 @@ final class Call {
     var record: CallRecord
     var phase = Phase.settingUp
     var rtp: RTPSession?
-    private(set) var agent: CallAgent?
+    var agent: CallAgent?
     /// From the SDP agreement: known at creation for an inbound call, at the answer (or early media) for one we place.
     var codec: AudioCodec?
     var srtp: SRTPConfiguration?
@@ -57,6 +58,8 @@ final class Call {
     let dtmf: DTMFMode
     /// When the last SIP INFO key already scheduled goes out.
     var infoQueueEnd = NIODeadline.uptimeNanoseconds(0)
+    /// Campaign calls: disclosure before the agent, opt-out; see Call+Campaign.swift.
+    var campaign: CallCampaign?
 
     /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
     private static let fallbackMark = -1
@@ -161,10 +164,15 @@ final class Call {
         return true
     }
 
-    /// The call is answered: the agent takes over.
+    /// The call is answered: the agent takes over (on a campaign call, once the disclosure has played).
     func startAgent() {
         phase = .active
         record.answerTime = Date()
+        guard campaign == nil else { return campaignEvent { $0.answered() } }
+        connectAgent()
+    }
+
+    func connectAgent() {
         let agent = makeAgent(eventLoop)
         self.agent = agent
         logger.info("call answered", metadata: [
@@ -241,7 +249,7 @@ final class Call {
         if source == .rfc4733 { secureCapture.silencer?.eventSeen() }
         guard phase == .active || phase == .playingFallback, digits.accept(digit, from: source, at: .now()) else { return }
         // In secure capture the key goes to the capture and nowhere else, not even the record's count.
-        guard !captureKey(digit) else { return }
+        guard !captureKey(digit), !campaignKey(digit) else { return }
         record.digitsReceived += 1
         agent?.callerDigit(digit)
     }
@@ -263,7 +271,7 @@ final class Call {
     }
 
     /// The gateway (or the agent) ends the call with BYE.
-    private func hangUp(by party: String, reason: String) {
+    func hangUp(by party: String, reason: String) {
         guard phase == .active || phase == .playingFallback else { return }
         phase = .ending
         record.hangupBy = party
@@ -302,6 +310,8 @@ extension Call: RTPSessionDelegate {
     func rtpSession(_ session: RTPSession, playedMark id: Int) {
         if id == Self.fallbackMark {
             hangUp(by: "gateway", reason: record.agentFailure ?? "agent failed")
+        } else if id < 0 {
+            campaignMarkPlayed(id)
         } else {
             agent?.markPlayed(id)
         }
@@ -345,5 +355,9 @@ extension Call: AgentCallControl {
 
     func agentStopSecureCapture() throws {
         try stopSecureCapture()
+    }
+
+    func agentOptOut(reason: String) throws {
+        try optOutRequestedByAgent(reason: reason)
     }
 }

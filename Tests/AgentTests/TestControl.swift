@@ -13,6 +13,7 @@ enum ControlCall: Sendable, Equatable {
     case sendDigits(String)
     case startSecureCapture(SecureCaptureOptions)
     case stopSecureCapture
+    case optOut(String)
 
     var isOutcome: Bool {
         switch self {
@@ -88,6 +89,10 @@ final class RecordingControl: AgentCallControl {
 
     func agentStopSecureCapture() throws {
         self.log.update { $0.calls.append(.stopSecureCapture) }
+    }
+
+    func agentOptOut(reason: String) throws {
+        self.log.update { $0.calls.append(.optOut(reason)) }
     }
 }
 
