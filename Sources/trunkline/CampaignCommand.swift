@@ -1,6 +1,7 @@
 import ArgumentParser
 import Compliance
 import Foundation
+import Gateway
 
 /// `trunkline campaign create|import|start|pause|resume|stop|status|run`.
 struct CampaignCommand: ParsableCommand {

@@ -86,7 +86,7 @@ struct CampaignProgress {
                     } else {
                         print(lines.joined(separator: " | "))
                     }
-                    fflush(stdout)
+                    fflush(nil)
                     shown = lines
                 }
                 if CampaignProgress.isSettled(status) { return }

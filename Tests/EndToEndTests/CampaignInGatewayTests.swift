@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 import TrunklineTestSupport
 
@@ -92,6 +95,10 @@ struct CampaignInGatewayTests {
 
             """
         text.replaceSubrange(tail, with: script)
+        if key == nil {
+            // sipp refuses variables that are set but never used: the BYE that used them is now the gateway's.
+            text = text.replacingOccurrences(of: #"<Reference variables="caller"/>"#, with: #"<Reference variables="caller,remote_from,remote_contact"/>"#)
+        }
         return try await Sipp.serve(scenario: try OutboundCallTests.writeScenario(text, name: "callee-bye"), calls: calls)
     }
 
@@ -113,7 +120,7 @@ struct CampaignInGatewayTests {
         let zone = Campaigns.afternoonZone()
         let consents = try await admin(gateway, "POST", "/v1/consents", csv: Campaigns.consentRows(numbers, zone: zone))
         #expect(consents["imported"] as? Int == numbers.count, "\(consents)")
-        try await createCampaign(name, numbers: numbers, on: gateway, route: route, concurrency: concurrency)
+        try await Self.createCampaign(name, numbers: numbers, on: gateway, route: route, concurrency: concurrency)
         return gateway
     }
 
