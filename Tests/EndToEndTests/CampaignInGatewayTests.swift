@@ -165,11 +165,18 @@ struct CampaignInGatewayTests {
         // The key press went to the opt-out, not to the agent.
         #expect(record["digits_received"] as? Int == 0)
 
+        // The next campaign, started from the command line with its live display (plain lines off a terminal).
         try await Self.createCampaign("follow-up", numbers: [number], on: gateway)
-        _ = try await Self.admin(gateway, "POST", "/v1/campaigns/follow-up/start")
-        let next = try await Self.waitUntilSettled(gateway, "follow-up")
-        #expect(next["dialled"] as? Int == 0, "\(next)")
-        #expect((next["refused"] as? [String: Int])?["consent_revoked"] == 1, "\(next)")
+        let (watched, progress) = try Campaigns.trunkline(["campaign", "start", "follow-up", "--watch"], gateway: gateway)
+        #expect(watched == 0, "\(progress)")
+        let lastLine = progress.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(lastLine.contains("remaining 0") && lastLine.contains("dialled 0") && lastLine.contains("consent_revoked 1"), "\(progress)")
+        #expect(!progress.contains("\u{1B}["), "no terminal redraws into a pipe")
+        let next = try await Self.admin(gateway, "GET", "/v1/campaigns/follow-up")
+        #expect(next["dialled"] as? Int == 0 && (next["refused"] as? [String: Int])?["consent_revoked"] == 1, "\(next)")
+        let (paused, pauseOutput) = try Campaigns.trunkline(["campaign", "pause", "follow-up"], gateway: gateway)
+        #expect(paused == 0 && pauseOutput.contains("paused"), "\(pauseOutput)")
+        #expect(try await Self.admin(gateway, "GET", "/v1/campaigns/follow-up")["state"] as? String == "paused")
         let (verify, output) = try Campaigns.trunkline(["consent", "verify"], gateway: gateway)
         #expect(verify == 0, "\(output)")
     }
