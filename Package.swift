@@ -54,6 +54,7 @@ let package = Package(
             name: "Agent",
             dependencies: [
                 "Media", "SecureCapture",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -157,7 +158,10 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "TrunklineTestSupport"]),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "SecureCapture", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio")]
+            dependencies: [
+                "Agent", "SecureCapture", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Identity", "Compliance"]),
         .testTarget(

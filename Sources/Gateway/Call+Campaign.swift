@@ -98,6 +98,7 @@ extension Call {
             if thenHangUp {
                 agent?.stop(reason: "callee opted out")
                 agent = nil
+                stopWatchingAgent()
                 phase = .playingFallback
                 // The disclosure (identification) finishes first; the agent's queued audio does not.
                 if campaign.machine.phase != .disclosing { rtp.clearPlayout() }

@@ -28,7 +28,8 @@ extension Call {
                     phase = .dialling
                     let offer = AudioOffer().offer(
                         localAddress: services.configuration.media.address, localPort: session.localPort,
-                        sessionID: String(UInt32.random(in: 1...UInt32.max)))
+                        sessionID: String(sdpSessionID))
+                    sdpVersion = sdpSessionID
                     let invite: OutgoingInvite
                     do {
                         invite = try dial.invite.sipInvite(sdp: offer.text)

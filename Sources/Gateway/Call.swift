@@ -41,6 +41,7 @@ final class Call {
     var record: CallRecord
     var phase = Phase.settingUp
     var rtp: RTPSession?
+    /// Set by `startAgent`; let go when the agent failed or was stopped.
     var agent: CallAgent?
     /// From the SDP agreement: known at creation for an inbound call, at the answer (or early media) for one we place.
     var codec: AudioCodec?
@@ -58,6 +59,13 @@ final class Call {
     let dtmf: DTMFMode
     /// When the last SIP INFO key already scheduled goes out.
     var infoQueueEnd = NIODeadline.uptimeNanoseconds(0)
+    /// What a re-INVITE's offer is negotiated against (the trunk's codecs and SRTP policy); see Call+Reinvite.swift.
+    var renegotiation = AudioOfferAnswer()
+    /// Our SDP's `o=` session id, and the version of the last description we sent (raised by each new one).
+    let sdpSessionID = UInt64(UInt32.random(in: 1...UInt32.max))
+    var sdpVersion: UInt64 = 0
+    /// Silence and session limits, playout cap, turn latency: see Call+AgentWatch.swift.
+    var agentWatch: AgentWatch
     /// Campaign calls: disclosure before the agent, opt-out; see Call+Campaign.swift.
     var campaign: CallCampaign?
 
@@ -67,9 +75,11 @@ final class Call {
     init(
         leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, media: CallMedia?, agentSampleRate: Int = 8000,
         symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
-        secureCapture: CallSecureCapture, dtmf: DTMFMode, makeAgent: @escaping (EventLoop) -> CallAgent
+        secureCapture: CallSecureCapture, dtmf: DTMFMode, agentSettings: AgentRouteSettings = AgentRouteSettings(),
+        makeAgent: @escaping (EventLoop) -> CallAgent
     ) {
         self.secureCapture = secureCapture
+        self.agentWatch = AgentWatch(settings: agentSettings)
         self.dtmf = dtmf
         // `info` and `inband` answer without telephone-event, so the caller's phone uses the chosen transport.
         var negotiated = media?.negotiated
@@ -129,9 +139,9 @@ final class Call {
     private func answer() {
         guard phase == .settingUp, let rtp, let negotiated else { return }
         phase = .answering
+        sdpVersion = sdpSessionID
         let answer = negotiated.answer(
-            localAddress: services.configuration.media.address, localPort: rtp.localPort,
-            sessionID: String(UInt32.random(in: 1...UInt32.max)))
+            localAddress: services.configuration.media.address, localPort: rtp.localPort, sessionID: String(sdpSessionID))
         record.sipStatus = 200
         services.sip.respond(leg, status: 200, phrase: "OK", sdp: answer.text)
     }
@@ -147,14 +157,10 @@ final class Call {
     @discardableResult
     func startMedia(_ rtp: RTPSession, _ negotiated: NegotiatedAudio) -> Bool {
         guard let codec else { return false }
-        let remote = try? SocketAddress(ipAddress: negotiated.remoteAddress, port: negotiated.remotePort)
-        let timeout = services.configuration.media.inactivityTimeoutSeconds
         do {
             if let srtp { try rtp.useSRTP(srtp) }
-            try rtp.start(
-                remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
-                symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil,
-                jitterBufferMilliseconds: services.configuration.media.jitterMilliseconds, agentSampleRate: agentSampleRate)
+            rtp.limitPlayout(maxSamples: agentWatch.settings.maxBufferSeconds * agentSampleRate)
+            try applyMedia(negotiated, codec: codec, to: rtp)
         } catch {
             phase = .active
             hangUp(by: "gateway", reason: "media setup failed: \(error)")
@@ -162,6 +168,26 @@ final class Call {
         }
         record.codec = codec.name
         return true
+    }
+
+    /// Points the RTP session at an agreement (the first one, or a re-INVITE's): address, codec, comfort noise,
+    /// RTCP, and which ways media flows (hold).
+    func applyMedia(_ negotiated: NegotiatedAudio, codec: AudioCodec, to rtp: RTPSession) throws(MediaError) {
+        let media = services.configuration.media
+        let remote = try? SocketAddress(ipAddress: negotiated.remoteAddress, port: negotiated.remotePort)
+        let rtcpRemote = negotiated.remoteRTCPPort.flatMap { port in
+            try? SocketAddress(ipAddress: negotiated.remoteRTCPAddress ?? negotiated.remoteAddress, port: port)
+        }
+        let rtcp = RTCPOptions(
+            remote: rtcpRemote, multiplexed: negotiated.rtcpMultiplexed,
+            interval: media.rtcpIntervalMilliseconds > 0 ? .milliseconds(Int64(media.rtcpIntervalMilliseconds)) : nil)
+        try rtp.start(
+            remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
+            symmetric: symmetricRTP,
+            inactivityTimeout: media.inactivityTimeoutSeconds > 0 ? .seconds(Int64(media.inactivityTimeoutSeconds)) : nil,
+            jitterBufferMilliseconds: media.jitterMilliseconds, agentSampleRate: agentSampleRate,
+            comfortNoisePayloadType: negotiated.comfortNoisePayloadType, rtcp: rtcp)
+        rtp.setDirection(sending: negotiated.sendsMedia, receiving: negotiated.receivesMedia)
     }
 
     /// The call is answered: the agent takes over (on a campaign call, once the disclosure has played).
@@ -179,6 +205,7 @@ final class Call {
             "codec": "\(record.codec ?? "-")", "rtp_port": "\(rtp?.localPort ?? 0)", "agent": "\(record.agent ?? "")",
         ])
         agent.start(context: context, control: self)
+        startWatchingAgent()
         startCaptureOnAnswer()
     }
 
@@ -217,7 +244,9 @@ final class Call {
             record.hangupBy = record.hangupBy ?? "gateway"
         }
         endSecureCapture()
+        stopWatchingAgent()
         if let agent {
+            noteConnectAttempts()
             agent.stop(reason: record.hangupReason ?? "call ended")
             self.agent = nil
         }
@@ -229,6 +258,8 @@ final class Call {
             return
         }
         self.rtp = nil
+        // Closing sends the RTCP BYE (with a last report) at once: read the counters after it.
+        let closed = rtp.close()
         let stats = rtp.statistics
         record.packetsIn = stats.packetsReceived
         record.packetsOut = stats.packetsSent
@@ -236,7 +267,9 @@ final class Call {
         record.bytesOut = stats.bytesSent
         record.packetsLost = stats.packetsLost
         record.media(stats)
-        rtp.close().whenComplete { [self] _ in services.finish(self) }
+        record.rtcp(stats.rtcp)
+        recordAgentWatch(stats)
+        closed.whenComplete { [self] _ in services.finish(self) }
     }
 
     /// A key press from any transport; the same press sent two ways reaches the agent once.
@@ -284,6 +317,7 @@ final class Call {
         guard phase == .active, let rtp else { return }
         logger.warning("agent failed, playing fallback prompt", metadata: ["reason": "\(failure.reason)"])
         record.agentFailure = failure.reason
+        noteConnectAttempts()
         agent = nil
         phase = .playingFallback
         rtp.clearPlayout()
@@ -296,6 +330,7 @@ final class Call {
 
 extension Call: RTPSessionDelegate {
     func rtpSession(_ session: RTPSession, receivedAudio samples: UnsafeBufferPointer<Int16>) {
+        watchCallerAudio(samples)
         forwardCallerAudio(samples)
     }
 
@@ -322,17 +357,19 @@ extension Call: RTPSessionDelegate {
 
 extension Call: AgentCallControl {
     func agentPlay(_ samples: UnsafeBufferPointer<Int16>) {
-        guard phase == .active else { return }
-        rtp?.enqueue(samples)
+        guard phase == .active, let rtp else { return }
+        agentSentAudio(count: samples.count, accepted: rtp.enqueue(samples))
     }
 
     func agentMark(_ id: Int) {
         guard phase == .active else { return }
+        agentWasActive()
         rtp?.enqueueMark(id)
     }
 
     func agentClear() {
         guard phase == .active else { return }
+        agentWasActive()
         rtp?.clearPlayout()
     }
 

@@ -92,7 +92,7 @@ extension Gateway {
             leg: leg, eventLoop: loop, services: services, media: nil, agentSampleRate: route.agentAudio.sampleRate,
             symmetricRTP: trunk.symmetricRTP,
             ringMilliseconds: 0, context: context, record: record, secureCapture: services.secureCapture(for: route),
-            dtmf: route.dtmf ?? trunk.dtmf, makeAgent: agent.make)
+            dtmf: route.dtmf ?? trunk.dtmf, agentSettings: route.agentSettings, makeAgent: agent.make)
         call.campaign = campaign
         let dial = Call.Dial(
             invite: OutboundInvite(outbound: outbound, to: request.to, from: request.from, callID: callID,

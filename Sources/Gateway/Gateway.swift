@@ -64,10 +64,15 @@ final class GatewayServices: Sendable {
             let prompts = self.prompts
             return ("embedded:demo", { _ in ScriptedAgent(greeting: prompts.greeting, digits: prompts.digits, goodbye: prompts.goodbye) })
         case .remoteAgent(let agentURL):
-            let timeout = TimeAmount.milliseconds(Int64(configuration.agentConnectTimeoutMilliseconds))
+            let connect = AgentConnectPolicy(
+                timeout: .milliseconds(Int64(configuration.agentConnectTimeoutMilliseconds)),
+                attempts: configuration.agentConnectAttempts,
+                backoff: .milliseconds(Int64(configuration.agentConnectBackoffMilliseconds)))
             let format = route.agentAudio
+            let authorization = route.agentSettings.authorization
             return (agentURL.description, { loop in
-                TwilioMediaStreamAgent(url: agentURL, eventLoop: loop, logger: logger, connectTimeout: timeout, mediaFormat: format)
+                TwilioMediaStreamAgent(
+                    url: agentURL, eventLoop: loop, logger: logger, connect: connect, authorization: authorization, mediaFormat: format)
             })
         }
     }
@@ -172,6 +177,11 @@ public final class Gateway: Sendable {
         case .answered(let leg, let sdp):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.answered(sdp: sdp) }
+        case .reinvite(let leg, let sdp):
+            guard let call = services.calls.withLockedValue({ $0[leg] }) else {
+                return services.sip.respond(leg, status: 481, phrase: "Call/Transaction Does Not Exist")
+            }
+            call.eventLoop.execute { call.reinvite(sdp: sdp) }
         case .infoDigit(let leg, let digit, _):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.receivedDigit(digit, from: .info) }
@@ -323,7 +333,9 @@ private struct Admission: Sendable {
         let call = Call(
             leg: invite.leg, eventLoop: loop, services: services, media: media, agentSampleRate: route.agentAudio.sampleRate,
             symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
-            secureCapture: services.secureCapture(for: route), dtmf: route.dtmf ?? trunk.dtmf, makeAgent: makeAgent)
+            secureCapture: services.secureCapture(for: route), dtmf: route.dtmf ?? trunk.dtmf, agentSettings: route.agentSettings,
+            makeAgent: makeAgent)
+        call.renegotiation = trunk.offerAnswer(agentSampleRate: route.agentAudio.sampleRate)
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }
         logger.info("INVITE accepted", metadata: [

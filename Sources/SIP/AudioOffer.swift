@@ -45,11 +45,14 @@ public struct AudioOffer: Sendable {
             guard let map = audio.rtpMap(for: pt) else { return false }
             return map.encoding.lowercased() == "telephone-event" && map.clockRate == 8000
         }
-        return .agreed(NegotiatedAudio(
+        var agreed = NegotiatedAudio(
             remoteAddress: address, remotePort: audio.port, encoding: encoding, payloadType: payloadType,
             telephoneEventPayloadType: telephoneEvent,
             telephoneEventFormats: telephoneEvent.flatMap { audio.fmtp[$0] },
             direction: audio.direction.answer
-        ))
+        )
+        agreed.remoteRTCPPort = audio.rtcpPort
+        agreed.remoteRTCPAddress = audio.rtcpAddress
+        return .agreed(agreed)
     }
 }

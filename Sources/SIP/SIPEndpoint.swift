@@ -221,7 +221,9 @@ final class SofiaStack: @unchecked Sendable {
         let leg = legMagic.map { UInt64(UInt(bitPattern: $0)) }
         switch event {
         case nua_i_invite:
-            guard let handle, let sip, leg == nil else { return }
+            guard let handle, let sip else { return }
+            // An INVITE on a handle we already bound is a re-INVITE in that dialog.
+            if let leg { return reinvite(leg: leg, handle: handle, sip: sip, nua: nua) }
             acceptInvite(handle: handle, sip: sip, nua: nua)
         case nua_i_info:
             guard let handle else { return }
@@ -305,6 +307,17 @@ final class SofiaStack: @unchecked Sendable {
         eventHandler(.invite(invite))
     }
 
+    /// A re-INVITE: the gateway answers it through `respond` (nua sends nothing by itself, media being ours).
+    /// One that arrives before the call is up is refused with 491 (RFC 3261 §14.2: an offer is pending).
+    private func reinvite(leg: UInt64, handle: OpaquePointer, sip: UnsafePointer<sip_t>, nua: OpaquePointer?) {
+        guard let state = legs[leg], state.established else {
+            // To this request, not to the first INVITE still pending on the handle.
+            SofiaTagList().withTags { tl_nua_respond_current(nua, handle, 491, "Request Pending", $0) }
+            return
+        }
+        eventHandler(.reinvite(SIPCallLegID(rawValue: leg), sdp: Self.body(of: sip.pointee)))
+    }
+
     /// In-dialog INFO: a DTMF body becomes an event; anything else gets the matching error.
     private func answerInfo(leg: UInt64?, handle: OpaquePointer, sip: UnsafePointer<sip_t>?, nua: OpaquePointer?) {
         guard let leg, legs[leg] != nil, let sip else {
@@ -342,7 +355,8 @@ final class SofiaStack: @unchecked Sendable {
             tags.add(tl_siptag_payload_str(), string: sdp)
         }
         for header in headers { tags.add(tl_siptag_header_str(), string: header) }
-        if status >= 300 { legs[leg.rawValue]?.cause = .rejected(status: status) }
+        // An error to a re-INVITE leaves the established call as it was.
+        if status >= 300, !state.established { legs[leg.rawValue]?.cause = .rejected(status: status) }
         tags.withTags { tl_nua_respond(state.handle, Int32(status), phrase, $0) }
     }
 

@@ -87,6 +87,9 @@ public enum SIPEvent: Sendable {
     case progress(SIPCallLegID, status: Int, sdp: String?)
     /// Our INVITE was answered (2xx) with this SDP answer; sofia sends the ACK.
     case answered(SIPCallLegID, sdp: String?)
+    /// A re-INVITE on an established call, with its SDP offer (nil for an offerless one). Answer it with
+    /// `SIPEndpoint.respond` (200 with our SDP, or 488 — which leaves the call as it was).
+    case reinvite(SIPCallLegID, sdp: String?)
     /// A DTMF key from an in-dialog SIP INFO (already answered 200).
     case infoDigit(SIPCallLegID, Character, durationMs: Int?)
     /// The leg is gone; its id will not be used again.

@@ -20,7 +20,8 @@ struct AgentHarness: Sendable {
     static let accountSid = "AC" + String(repeating: "fedcba9876543210", count: 2)
 
     static func make(
-        url: String, connectTimeout: TimeAmount = .seconds(5), context: CallContext? = nil
+        url: String, connectTimeout: TimeAmount = .seconds(5), attempts: Int = 1, backoff: TimeAmount = .zero,
+        authorization: AgentAuthorization? = nil, context: CallContext? = nil
     ) async throws -> AgentHarness {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let agentURL = try AgentURL(parsing: url)
@@ -30,7 +31,9 @@ struct AgentHarness: Sendable {
         )
         return try await loop.submit {
             let agent = TwilioMediaStreamAgent(
-                url: agentURL, eventLoop: loop, logger: Logger(label: "test.agent"), connectTimeout: connectTimeout
+                url: agentURL, eventLoop: loop, logger: Logger(label: "test.agent"),
+                connect: AgentConnectPolicy(timeout: connectTimeout, attempts: attempts, backoff: backoff),
+                authorization: authorization
             )
             let control = RecordingControl(loop: loop)
             control.agent = agent

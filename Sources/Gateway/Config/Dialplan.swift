@@ -22,6 +22,8 @@ public struct Dialplan: Sendable {
         public var dtmf: DTMFMode?
         /// How audio goes to and from a remote agent (`agent_audio`): μ-law 8 kHz, or 16-bit PCM wideband.
         public var agentAudio = AgentMediaFormat.muLaw
+        /// Credentials and limits for the agent (keys of `agent:` besides `url`).
+        public var agentSettings = AgentRouteSettings()
     }
 
     /// A STIR/SHAKEN condition a route can require: a verdict status or an attestation level.
@@ -109,6 +111,7 @@ public struct Dialplan: Sendable {
                 secureCapture: try fields["secure_capture"].map { try SecureCaptureSettings.parse($0, onRoute: true) },
                 dtmf: try fields["dtmf"].map(DTMFMode.parse))
             if let audio = fields["agent_audio"] { route.agentAudio = try parseAgentAudio(audio, action: route.action) }
+            if let agent = fields["agent"] { route.agentSettings = try AgentRouteSettings.parse(agent.mapping(allowed: agentKeys)) }
             routes.append(route)
         }
         return Dialplan(routes: routes)
@@ -128,10 +131,12 @@ public struct Dialplan: Sendable {
         }
     }
 
+    private static let agentKeys = Set(["url"] + AgentRouteSettings.keys)
+
     private static func parseAction(_ kind: String, _ node: ConfigNode) throws -> Action {
         switch kind {
         case "agent":
-            let fields = try node.mapping(allowed: ["url"])
+            let fields = try node.mapping(allowed: agentKeys)
             let url = try fields["url"].required("url", in: node).string()
             do {
                 return .remoteAgent(url: try AgentURL(parsing: url))

@@ -16,12 +16,15 @@ public struct GatewayConfiguration: Sendable {
     public struct MediaSettings: Sendable {
         /// Local address for RTP: bound, and put in our SDP.
         public var address: String = "127.0.0.1"
-        /// RTP ports handed out to calls (even ports; RTCP would use the odd one above).
+        /// RTP ports handed out to calls (even ports; RTCP uses the odd one above).
         public var rtpPorts: ClosedRange<Int> = 20000...20999
         /// Hang up a call whose peer has sent no RTP for this long (a caller gone without BYE); 0 never does.
         public var inactivityTimeoutSeconds = GatewayConfiguration.defaultInactivityTimeoutSeconds
         /// Bounds of the receive jitter buffer's delay (ms, 20 ms steps); it adapts within them to measured jitter.
         public var jitterMilliseconds = RTPSession.defaultJitterBuffer
+        /// Mean time between our RTCP reports (randomised ±50 % per RFC 3550); 0 sends none (the peer's are
+        /// still read).
+        public var rtcpIntervalMilliseconds = 5000
     }
 
     public struct AdminSettings: Sendable {
@@ -76,6 +79,10 @@ public struct GatewayConfiguration: Sendable {
     public var prompts = "prompts"
     /// How long a remote agent may take to accept the WebSocket before the fallback prompt plays.
     public var agentConnectTimeoutMilliseconds = GatewayConfiguration.defaultAgentConnectTimeoutMilliseconds
+    /// Attempts to reach a remote agent (each bounded by the timeout) before the fallback prompt plays.
+    public var agentConnectAttempts = GatewayConfiguration.defaultAgentConnectAttempts
+    /// Wait before the second attempt (doubled before each further one).
+    public var agentConnectBackoffMilliseconds = GatewayConfiguration.defaultAgentConnectBackoffMilliseconds
     public var trunks: [Trunk] = []
     public var dialplan = Dialplan(routes: [])
     /// Secure capture (PCI) defaults for every route: the payment sink and whether last-four may be revealed.
@@ -87,6 +94,10 @@ public struct GatewayConfiguration: Sendable {
     public static let defaultAccountSid = "AC" + String(repeating: "0", count: 32)
     /// Long enough for a slow TLS/agent start, short enough that a caller is not left in silence.
     public static let defaultAgentConnectTimeoutMilliseconds = 3000
+    /// One retry rides out an agent restarting or a dropped SYN without keeping the caller waiting long.
+    public static let defaultAgentConnectAttempts = 2
+    /// Long enough for a restarting agent's listener to come back, short enough to go unnoticed by the caller.
+    public static let defaultAgentConnectBackoffMilliseconds = 500
 
     public init() {}
 
@@ -94,7 +105,7 @@ public struct GatewayConfiguration: Sendable {
     public static func load(path: String) throws -> GatewayConfiguration {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         let root = try ConfigNode.load(yaml: try read(path), file: path)
-        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan", "compliance", "secure_capture"])
+        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "agent_connect_attempts", "agent_connect_backoff_ms", "trunks", "dialplan", "compliance", "secure_capture"])
         var config = GatewayConfiguration()
 
         if let sip = keys["sip"] {
@@ -106,9 +117,10 @@ public struct GatewayConfiguration: Sendable {
             if let port = fields["port"] { config.sip.port = try port.int(in: 0...65535) }
         }
         if let media = keys["media"] {
-            let fields = try media.mapping(allowed: ["address", "rtp_ports", "inactivity_timeout_s", "jitter_min_ms", "jitter_max_ms"])
+            let fields = try media.mapping(allowed: ["address", "rtp_ports", "inactivity_timeout_s", "jitter_min_ms", "jitter_max_ms", "rtcp_interval_ms"])
             try config.media.parseJitter(fields, in: media)
             if let timeout = fields["inactivity_timeout_s"] { config.media.inactivityTimeoutSeconds = try timeout.int(in: 0...3600) }
+            if let interval = fields["rtcp_interval_ms"] { config.media.rtcpIntervalMilliseconds = try interval.int(in: 0...60000) }
             if let address = fields["address"] {
                 config.media.address = try address.string()
                 guard CIDR(config.media.address) != nil else { throw address.error("'\(config.media.address)' is not an IP address") }
@@ -145,6 +157,8 @@ public struct GatewayConfiguration: Sendable {
         if let records = keys["call_records"] { config.callRecords = resolve(try records.string(), against: base) }
         config.prompts = resolve(try keys["prompts"]?.string() ?? config.prompts, against: base)
         if let timeout = keys["agent_connect_timeout_ms"] { config.agentConnectTimeoutMilliseconds = try timeout.int(in: 100...60000) }
+        if let attempts = keys["agent_connect_attempts"] { config.agentConnectAttempts = try attempts.int(in: 1...5) }
+        if let backoff = keys["agent_connect_backoff_ms"] { config.agentConnectBackoffMilliseconds = try backoff.int(in: 0...10_000) }
         if let capture = keys["secure_capture"] { config.secureCapture = try SecureCaptureSettings.parse(capture, onRoute: false) }
 
         let trunksNode = try keys["trunks"].required("trunks", in: root)
