@@ -113,7 +113,7 @@ let package = Package(
         .target(
             name: "AdminAPI",
             dependencies: [
-                "Gateway",
+                "Gateway", "Compliance",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -181,7 +181,7 @@ let package = Package(
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "CallFlow", "Identity", "Compliance"]),
         .testTarget(
             name: "AdminAPITests",
-            dependencies: ["AdminAPI", "Gateway", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["AdminAPI", "Gateway", "Compliance", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(
             name: "IdentityTests",

@@ -255,6 +255,13 @@ public final class TwilioMediaStreamAgent: CallAgent {
         }
     }
 
+    public func optOut(_ update: OptOutUpdate) {
+        self.eventLoop.assertInEventLoop()
+        self.sendText { buffer, sequenceNumber, streamSid in
+            TwilioStreamMessage.writeOptOut(into: &buffer, sequenceNumber: sequenceNumber, update: update, streamSid: streamSid)
+        }
+    }
+
     public func stop(reason: String) {
         self.eventLoop.assertInEventLoop()
         switch self.state {
@@ -544,6 +551,12 @@ public final class TwilioMediaStreamAgent: CallAgent {
             } catch {
                 self.sendError(about: "transfer", message: "\(error)")
             }
+        case "optOut":
+            do {
+                try self.control?.agentOptOut(reason: message.optOut?.reason.map { String($0.prefix(200)) } ?? "agent reported an opt-out")
+            } catch {
+                self.sendError(about: "optOut", message: "\(error)")
+            }
         default:
             self.ignore("unknown event")
         }
@@ -666,6 +679,7 @@ private struct AgentMessage: Decodable {
     struct Media: Decodable { var payload: String? }
     struct Mark: Decodable { var name: String? }
     struct Hangup: Decodable { var reason: String? }
+    struct OptOut: Decodable { var reason: String? }
     struct SendDigits: Decodable { var digits: String? }
     /// `startSecureCapture` options; absent fields keep `SecureCaptureOptions`' defaults.
     struct SecureCapture: Decodable {
@@ -735,6 +749,7 @@ private struct AgentMessage: Decodable {
     var sendDigits: SendDigits?
     var secureCapture: SecureCapture?
     var transfer: Transfer?
+    var optOut: OptOut?
 }
 
 /// An agent request that cannot be read; its text goes back to the agent in an `error` event.

@@ -20,7 +20,8 @@ final class Call {
         case answering
         /// Media flows to and from the agent.
         case active
-        /// The agent failed: the fallback prompt is playing, then BYE.
+        /// The gateway's closing prompt is playing (the fallback after an agent failure, or an opt-out
+        /// confirmation), then BYE.
         case playingFallback
         /// BYE sent or received; waiting for sofia to finish the dialog.
         case ending
@@ -71,6 +72,8 @@ final class Call {
     weak var transferParent: Call?
     /// The route's `fallback.transfer_to`: where the call goes when the agent fails, after the prompt.
     var fallbackTransferTarget: String?
+    /// Campaign calls: disclosure before the agent, opt-out; see Call+Campaign.swift.
+    var campaign: CallCampaign?
 
     /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
     private static let fallbackMark = -1
@@ -193,10 +196,15 @@ final class Call {
         rtp.setDirection(sending: negotiated.sendsMedia, receiving: negotiated.receivesMedia)
     }
 
-    /// The call is answered: the agent takes over.
+    /// The call is answered: the agent takes over (on a campaign call, once the disclosure has played).
     func startAgent() {
         phase = .active
         record.answerTime = Date()
+        guard campaign == nil else { return campaignEvent { $0.answered() } }
+        connectAgent()
+    }
+
+    func connectAgent() {
         let agent = makeAgent(eventLoop)
         self.agent = agent
         logger.info("call answered", metadata: [
@@ -282,7 +290,7 @@ final class Call {
         if source == .rfc4733 { secureCapture.silencer?.eventSeen() }
         guard phase == .active || phase == .playingFallback, digits.accept(digit, from: source, at: .now()) else { return }
         // In secure capture the key goes to the capture and nowhere else, not even the record's count.
-        guard !captureKey(digit) else { return }
+        guard !captureKey(digit), !campaignKey(digit) else { return }
         record.digitsReceived += 1
         agent?.callerDigit(digit)
     }
@@ -347,6 +355,8 @@ extension Call: RTPSessionDelegate {
         if id == Self.fallbackMark {
             guard !transferAfterFallback() else { return }
             hangUp(by: "gateway", reason: record.agentFailure ?? "agent failed")
+        } else if id < 0 {
+            campaignMarkPlayed(id)
         } else {
             agent?.markPlayed(id)
         }
@@ -401,5 +411,9 @@ extension Call: AgentCallControl {
 
     func agentTransfer(_ command: TransferCommand) throws {
         try agentTransferCommand(command)
+    }
+
+    func agentOptOut(reason: String) throws {
+        try optOutRequestedByAgent(reason: reason)
     }
 }

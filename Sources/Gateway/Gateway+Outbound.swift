@@ -39,6 +39,9 @@ public enum OutboundCallError: Error, Equatable, CustomStringConvertible {
     case routeHasNoAgent(String)
     /// Not a dialable number: only digits, an optional leading `+`, and `*#` are allowed (no SIP syntax).
     case invalidNumber(String)
+    /// A campaign's call on a gateway whose config has no `compliance:` section: it could play no disclosure and
+    /// take no opt-out.
+    case campaignWithoutCompliance
 
     public var description: String {
         switch self {
@@ -47,6 +50,7 @@ public enum OutboundCallError: Error, Equatable, CustomStringConvertible {
         case .unknownRoute(let name): "no route named '\(name)'"
         case .routeHasNoAgent(let name): "route '\(name)' rejects calls; it cannot answer one we place"
         case .invalidNumber(let text): "'\(text)' is not a dialable number (digits, optional leading +)"
+        case .campaignWithoutCompliance: "campaign calls need the gateway's compliance: section (disclosure, opt-out)"
         }
     }
 }
@@ -61,6 +65,9 @@ extension Gateway {
         guard let route = config.dialplan.routes.first(where: { $0.name == request.route }) else { throw .unknownRoute(request.route) }
         guard DialableNumber.isValid(request.to) else { throw .invalidNumber(request.to) }
         guard DialableNumber.isValid(request.from) else { throw .invalidNumber(request.from) }
+        let campaign = try CallCampaign(parameters: request.parameters, to: request.to,
+                                        disclosure: services.compliance?.settings.disclosure ?? DisclosureSettings())
+        if campaign != nil, services.compliance == nil { throw .campaignWithoutCompliance }
 
         let callID = UUID().uuidString.lowercased() + "@trunkline"
         var record = CallRecord(
@@ -87,6 +94,7 @@ extension Gateway {
             ringMilliseconds: 0, context: context, record: record, secureCapture: services.secureCapture(for: route),
             dtmf: route.dtmf ?? trunk.dtmf, agentSettings: route.agentSettings, makeAgent: agent.make)
         call.fallbackTransferTarget = route.fallbackTransferTo
+        call.campaign = campaign
         let dial = Call.Dial(
             invite: OutboundInvite(outbound: outbound, to: request.to, from: request.from, callID: callID,
                                    order: services.trunkHealth.order(outbound.addresses)),

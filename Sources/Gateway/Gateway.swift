@@ -1,5 +1,6 @@
 import Agent
 import CallFlow
+import Compliance
 import Foundation
 import Identity
 import Logging
@@ -30,10 +31,16 @@ final class GatewayServices: Sendable {
     let paymentClient: PaymentSinkClient?
     /// Each flow route's audio, by route name: prompts converted and fixed speech rendered at startup.
     let flowAudio: [String: FlowAudio]
+    /// The compliance store and disclosure prompts, when `compliance:` is configured (campaign calls need them).
+    let compliance: CampaignCompliance?
+    /// Who waits for a call to end (campaigns run in this process).
+    let callEnds = CallEndWaiters()
     // Set once in `Gateway.start` before any event can arrive.
     nonisolated(unsafe) var sip: SIPEndpoint!
 
-    init(configuration: GatewayConfiguration, logger: Logger, prompts: Prompts, recordWriter: CallRecordWriter) throws {
+    init(configuration: GatewayConfiguration, logger: Logger, prompts: Prompts, recordWriter: CallRecordWriter,
+         compliance: CampaignCompliance?) throws {
+        self.compliance = compliance
         self.verifier = try configuration.identity.map { try IdentityVerifier(configuration: $0, logger: logger) }
         self.configuration = configuration
         self.logger = logger
@@ -88,6 +95,7 @@ final class GatewayServices: Sendable {
 
     func write(_ record: CallRecord) {
         recentCalls.remember(record)
+        defer { callEnds.ended(record) }
         do {
             try recordWriter.write(record)
         } catch {
@@ -111,10 +119,16 @@ public final class Gateway: Sendable {
     let group: MultiThreadedEventLoopGroup
     private let healthChecks = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
-    public init(configuration: GatewayConfiguration, logger: Logger) throws {
+    /// - Parameter complianceStore: the open store when `compliance:` is configured; campaign calls refuse without it.
+    public init(configuration: GatewayConfiguration, logger: Logger, complianceStore: ComplianceStore? = nil) throws {
         let prompts = try Prompts.load(folder: configuration.prompts)
         let writer = try CallRecordWriter(path: configuration.callRecords)
-        self.services = try GatewayServices(configuration: configuration, logger: logger, prompts: prompts, recordWriter: writer)
+        var compliance: CampaignCompliance?
+        if let complianceStore, let settings = configuration.compliance {
+            compliance = try CampaignCompliance(store: complianceStore, settings: settings, promptsFolder: configuration.prompts)
+        }
+        self.services = try GatewayServices(configuration: configuration, logger: logger, prompts: prompts, recordWriter: writer,
+                                            compliance: compliance)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     }
 

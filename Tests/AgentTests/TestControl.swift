@@ -14,6 +14,7 @@ enum ControlCall: Sendable, Equatable {
     case startSecureCapture(SecureCaptureOptions)
     case stopSecureCapture
     case transfer(TransferCommand)
+    case optOut(String)
 
     var isOutcome: Bool {
         switch self {
@@ -93,6 +94,10 @@ final class RecordingControl: AgentCallControl {
 
     func agentTransfer(_ command: TransferCommand) throws {
         self.log.update { $0.calls.append(.transfer(command)) }
+    }
+
+    func agentOptOut(reason: String) throws {
+        self.log.update { $0.calls.append(.optOut(reason)) }
     }
 }
 

@@ -324,6 +324,20 @@ struct TwilioMediaStreamAgentTests {
         try await harness.run { agent, _ in agent.stop(reason: "test over") }
     }
 
+    @Test("optOut from the agent reaches the call with its reason; the gateway's answer goes out as an optOut event")
+    func optOutMessages() async throws {
+        let (server, harness, connection) = try await AgentHarness.streaming()
+        defer { Task { try await server.shutdown() } }
+
+        try await connection.sendText(#"{"event":"optOut","optOut":{"reason":"callee said stop calling"}}"#)
+        _ = try await harness.log.waitForCall("agentOptOut") { $0 == .optOut("callee said stop calling") }
+        try await harness.run { agent, _ in agent.optOut(OptOutUpdate(source: "agent", stored: true, callEnds: true)) }
+        let answer = try await connection.waitForEvent(named: "optOut")
+        #expect(answer["optOut"] == .object(["status": .string("recorded"), "source": .string("agent"), "hangup": .bool(true)]))
+        #expect(answer["streamSid"]?.string == connection.streamSid)
+        try await harness.run { agent, _ in agent.stop(reason: "test over") }
+    }
+
     @Test("secure-capture updates from before the stream opened follow the start message")
     func earlySecureCaptureUpdates() async throws {
         let server = try await RecordingAgentServer.start()

@@ -7,7 +7,7 @@ final class GatewayProcess: @unchecked Sendable {
     let adminPort: Int
     let directory: URL
     let callRecordsPath: String
-    private let process = Process()
+    private var process = Process()
     private let output = OutputWatcher()
 
     static var packageRoot: URL {
@@ -47,6 +47,15 @@ final class GatewayProcess: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw HarnessError("\(Self.binary) is missing: build it first (`make test` does)")
         }
+        try await launch()
+    }
+
+    /// Starts `trunkline serve` on the folder's config and waits until SIP and the admin API listen.
+    private func launch() async throws {
+        // Counted, not just found: after a restart the first start's lines are still in the output.
+        let before = output.text
+        let (ready, admin) = (Self.occurrences(before, of: "trunkline ready"), Self.occurrences(before, of: "admin API listening"))
+        process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["serve", "--config", directory.appendingPathComponent("trunkline.yaml").path, "--log-level", "debug"]
         let pipe = Pipe()
@@ -55,13 +64,29 @@ final class GatewayProcess: @unchecked Sendable {
         output.attach(pipe)
         try process.run()
         do {
-            try await output.waitForLine(containing: "trunkline ready", timeout: 30)
             // The admin API starts on its own task: tests that use it need it listening too.
-            try await output.waitForLine(containing: "admin API listening", timeout: 30)
+            try await output.waitForLine(matching: {
+                Self.occurrences($0, of: "trunkline ready") > ready && Self.occurrences($0, of: "admin API listening") > admin
+            },
+                                         timeout: 30, what: "'trunkline ready' and 'admin API listening'")
         } catch {
             stop()
             throw HarnessError("gateway did not start: \(error)\n\(output.text)")
         }
+    }
+
+    static func occurrences(_ text: String, of line: String) -> Int { text.components(separatedBy: line).count - 1 }
+
+    /// kill -9: the gateway dies at once, calls in flight and all, writing nothing more.
+    func kill9() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Starts the gateway again on the same folder (config, records, store) after `kill9` or `stop`.
+    func restart() async throws {
+        try await launch()
     }
 
     var log: String { output.text }

@@ -110,12 +110,13 @@ struct OutboundCallTests {
     static let demoRoute = "  - name: demo\n    embedded: demo"
 
     /// `POST /v1/calls` on the gateway's admin API.
-    static func placeCall(_ gateway: GatewayProcess, to: String = calledNumber, from: String = "+15551230000", ringTimeout: Int? = nil) async throws -> (Int, [String: Any]) {
+    static func placeCall(_ gateway: GatewayProcess, to: String = calledNumber, from: String = "+15551230000", ringTimeout: Int? = nil,
+                          parameters: [String: String] = ["order_id": "o-1"]) async throws -> (Int, [String: Any]) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(gateway.adminPort)/v1/calls")!)
         request.httpMethod = "POST"
         request.setValue("Basic " + Data("\(account):test-token".utf8).base64EncodedString(), forHTTPHeaderField: "Authorization")
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        var body: [String: Any] = ["trunk": "carrier", "to": to, "from": from, "route": "demo", "parameters": ["campaign_id": "c-1"]]
+        var body: [String: Any] = ["trunk": "carrier", "to": to, "from": from, "route": "demo", "parameters": parameters]
         if let ringTimeout { body["ring_timeout_s"] = ringTimeout }
         request.httpBody = try JSONSerialization.data(withJSONObject: body)
         let (data, response) = try await URLSession.shared.data(for: request)
@@ -239,6 +240,10 @@ struct OutboundCallTests {
         #expect((body["message"] as? String ?? "").contains("not a dialable number"))
         // (Credentials are checked in AdminAPITests: URLSession here would wait on the Basic challenge.)
 
+        // A campaign's call needs the compliance section (disclosure, opt-out): this gateway has none.
+        let (campaignStatus, campaignBody) = try await Self.placeCall(gateway, to: "+15552340001", parameters: ["campaign_id": "june"])
+        #expect(campaignStatus == 400)
+        #expect((campaignBody["message"] as? String ?? "").contains("compliance"), "\(campaignBody)")
         #expect(try gateway.callRecords().isEmpty)
     }
 }
