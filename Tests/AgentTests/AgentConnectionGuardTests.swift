@@ -44,12 +44,14 @@ struct AgentConnectionGuardTests {
     func stopWhileWaitingToRetry() async throws {
         let server = try await RecordingAgentServer.start(behavior: .refuse(status: 503))
         defer { Task { try await server.shutdown() } }
-        let backoff = TimeAmount.milliseconds(200)
+        // Long enough that the stop, sent as soon as the first request is seen, lands inside it even on a loaded
+        // machine; proving that no attempt follows still means waiting past it.
+        let backoff = TimeAmount.seconds(1)
         let harness = try await AgentHarness.make(url: server.url(), attempts: 2, backoff: backoff)
         try await harness.start()
         _ = try await server.waitForRequests(count: 1)
         try await harness.run { agent, _ in agent.stop(reason: "caller hung up") }
-        try await harness.loop.scheduleTask(in: backoff * 3) {}.futureResult.get()
+        try await harness.loop.scheduleTask(in: backoff * 2) {}.futureResult.get()
         #expect(server.tcpConnections == 1)
         #expect(harness.log.snapshot.calls.isEmpty)
     }
