@@ -9,6 +9,8 @@ extension Call {
     struct Dial: Sendable {
         let invite: OutboundInvite
         let ringTimeout: TimeAmount
+        /// Codecs and SRTP keys as the trunk wants them.
+        let offer: AudioOffer
     }
 
     /// Opens the RTP socket (its port goes in our offer), sends the INVITE and starts the ring timer.
@@ -26,7 +28,8 @@ extension Call {
                     rtp = session
                     session.delegate = self
                     phase = .dialling
-                    let offer = AudioOffer().offer(
+                    offer = dial.offer
+                    let offer = dial.offer.offer(
                         localAddress: services.configuration.media.address, localPort: session.localPort,
                         sessionID: String(UInt32.random(in: 1...UInt32.max)))
                     let invite: OutgoingInvite
@@ -84,7 +87,7 @@ extension Call {
     private func negotiate(_ sdp: String) -> AudioOfferAnswer.Outcome {
         let outcome: AudioOfferAnswer.Outcome
         do {
-            outcome = AudioOffer().negotiate(answer: try SessionDescription(parsing: sdp))
+            outcome = (offer ?? AudioOffer()).negotiate(answer: try SessionDescription(parsing: sdp))
         } catch {
             return .notAcceptable("malformed SDP: \(error)")
         }

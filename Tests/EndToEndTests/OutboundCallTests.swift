@@ -11,8 +11,24 @@ struct OutboundCallTests {
     static let account = "AC" + String(repeating: "0", count: 32)
 
     /// A callee scenario from the template (see callee_answer.xml.template for what each part does).
-    static func calleeScenario(challenge: (user: String, password: String, port: Int)? = nil, callerHeader: String = "From:", callerPattern: String, earlyMedia: Bool = false) throws -> String {
+    /// `offerCheck`: a regular expression our SDP offer must match; `answerMedia`: the 200's media lines instead
+    /// of PCMU.
+    static func calleeScenario(
+        challenge: (user: String, password: String, port: Int)? = nil, callerHeader: String = "From:", callerPattern: String,
+        earlyMedia: Bool = false, offerCheck: String? = nil, answerMedia: String? = nil
+    ) throws -> String {
         var text = try String(contentsOf: Sipp.scenarios.appendingPathComponent("callee_answer.xml.template"), encoding: .utf8)
+        if let answerMedia {
+            let pcmu = "      m=audio [media_port] RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-16\n"
+            precondition(text.contains(pcmu))
+            text = text.replacingOccurrences(of: pcmu, with: answerMedia.split(separator: "\n").map { "      \($0)\n" }.joined())
+        }
+        if let offerCheck {
+            text = text.replacingOccurrences(
+                of: "      AUTH_ACTION\n",
+                with: "      <ereg regexp=\"\(offerCheck)\" search_in=\"body\" check_it=\"true\" assign_to=\"offer\"/>\n      AUTH_ACTION\n")
+            text = text.replacingOccurrences(of: "VARIABLES", with: "VARIABLES,offer")
+        }
         let earlySDP = """
 
                   v=0
@@ -240,5 +256,33 @@ struct OutboundCallTests {
         // (Credentials are checked in AdminAPITests: URLSession here would wait on the Basic challenge.)
 
         #expect(try gateway.callRecords().isEmpty)
+    }
+}
+
+extension OutboundCallTests {
+    /// The trunk wants Opus first and SRTP: the offer carries both, and the callee's Opus + SDES answer becomes
+    /// the call's media (the demo agent's greeting goes out SRTP-protected Opus).
+    @Test func theOfferCarriesTheTrunksCodecsAndSRTPKeysAndTheAnswerIsUsed() async throws {
+        let scenario = try Self.calleeScenario(
+            callerPattern: ".*",
+            offerCheck: "m=audio [0-9]+ RTP/SAVP 96 0 101 102.*a=rtpmap:96 opus/48000/2.*a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:[A-Za-z0-9+/]{40}",
+            answerMedia: "m=audio [media_port] RTP/SAVP 96 102\na=rtpmap:96 opus/48000/2\na=fmtp:96 useinbandfec=1\n"
+                + "a=rtpmap:102 telephone-event/48000\na=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk")
+        let callee = try await Sipp.serve(scenario: scenario, holdMilliseconds: 1500)
+        defer { callee.stop() }
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10),
+            trunks: Self.trunk(addresses: ["127.0.0.1:\(callee.port)"]) + "    codecs: [opus, pcmu]\n    srtp: required",
+            routes: Self.demoRoute)
+        let (status, placed) = try await Self.placeCall(gateway)
+        #expect(status == 201, "\(placed)")
+        let result = await callee.result()
+        #expect(result.exitCode == 0, "the callee must see Opus and our SDES keys in the offer: \(result.output)")
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        #expect(record["outcome"] as? String == "answered")
+        #expect((record["codec"] as? String)?.lowercased().hasPrefix("opus") == true, "\(record)")
+        #expect(record["srtp"] as? String == "AES_CM_128_HMAC_SHA1_80")
+        #expect((record["packets_out"] as? Int ?? 0) > 20)
+        #expect(!gateway.log.contains("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk"), "SRTP keys are never logged")
     }
 }
