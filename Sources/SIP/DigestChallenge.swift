@@ -139,10 +139,22 @@ public struct DigestAuthenticator: Sendable {
         return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
-    /// URIs compared as the client may have written them: case of the scheme and host and a `sip:` vs `sips:`
-    /// prefix do not matter for the user part, so compare case-insensitively after trimming.
-    private static func sameURI(_ a: String, _ b: String) -> Bool {
-        a.trimmingCharacters(in: .whitespaces).caseInsensitiveCompare(b.trimmingCharacters(in: .whitespaces)) == .orderedSame
+    /// The digest `uri` names the request's target: the Request-URI itself, or (as sipp and some gateways write
+    /// it) the same host and port without the user part. Compared by host and port, case-insensitively.
+    private static func sameURI(_ digestURI: String, _ requestURI: String) -> Bool {
+        guard let a = target(digestURI), let b = target(requestURI) else { return digestURI == requestURI }
+        return a == b
+    }
+
+    /// `host[:port]` of a `sip:`/`sips:` URI, lower-cased.
+    private static func target(_ uri: String) -> String? {
+        var rest = Substring(uri.trimmingCharacters(in: .whitespaces).lowercased())
+        guard let colon = rest.firstIndex(of: ":"), ["sip", "sips"].contains(rest[..<colon]) else { return nil }
+        rest = rest[rest.index(after: colon)...]
+        if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
+        let end = rest.firstIndex { $0 == ";" || $0 == "?" } ?? rest.endIndex
+        let target = rest[..<end]
+        return target.isEmpty ? nil : String(target)
     }
 }
 

@@ -226,8 +226,8 @@ final class SofiaStack: @unchecked Sendable {
             // Answer to the packet's source port even without ;rport (RFC 3581 behaviour for every client):
             // carriers behind NAT and clients that omit rport still get their responses.
             .add(tl_ntatag_server_rport(), 2)
-            // A request bigger than this is refused by sofia (RFC 3261 §21.4.13 413) before it is parsed into
-            // anything we read: no carrier INVITE comes near it.
+            // A message bigger than this is refused by sofia before it is parsed into anything we read: a carrier
+            // INVITE with Identity and context headers stays under 8 KiB.
             .add(tl_ntatag_maxsize(), Self.maximumMessageSize)
             // A second copy of a request that forked back to us (same Call-ID, From tag and CSeq, another branch)
             // gets 482 Loop Detected (RFC 3261 §8.2.2.2).
@@ -235,7 +235,9 @@ final class SofiaStack: @unchecked Sendable {
         var transports = "udp,tcp"
         if let tls = configuration.tls {
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
-            tags.add(tl_nutag_sips_url(), string: "sips:\(host):\(tls.port)")
+            // `sip:…;transport=tls` rather than `sips:`: our Contact then reads the same way, and peers that do
+            // not do `sips:` dialogs (baresip's libre answers ENOSYS) still route their ACK and BYE over TLS.
+            tags.add(tl_nutag_sips_url(), string: "sip:\(host):\(tls.port);transport=tls")
             tags.add(tl_tptag_certificate(), string: tls.certificateDirectory)
             transports += ",tls:\(tls.port)"
         }
@@ -339,6 +341,12 @@ final class SofiaStack: @unchecked Sendable {
     private func acceptInvite(handle: OpaquePointer, sip: UnsafePointer<sip_t>, nua: OpaquePointer?) {
         if shuttingDown {
             tl_nua_respond(handle, 503, "Service Unavailable", nil)
+            nua_handle_destroy(handle)
+            return
+        }
+        // The INVITE may go no further (RFC 3261 §16.3): we would forward it, as a B2BUA, so answer as a proxy does.
+        if let maxForwards = sip.pointee.sip_max_forwards, maxForwards.pointee.mf_count == 0 {
+            SofiaTagList().withTags { tl_nua_respond(handle, 483, "Too Many Hops", $0) }
             nua_handle_destroy(handle)
             return
         }
@@ -557,7 +565,7 @@ final class SofiaStack: @unchecked Sendable {
     // MARK: - Reading sofia structures
 
     /// sofia's size cap on one message (NTATAG_MAXSIZE).
-    static let maximumMessageSize = 65536
+    static let maximumMessageSize = 32768
 
     static func string(_ pointer: UnsafePointer<CChar>?) -> String? {
         pointer.map { String(cString: $0) }
