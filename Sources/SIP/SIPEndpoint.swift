@@ -148,6 +148,8 @@ final class SofiaStack: @unchecked Sendable {
         var heardFromCallee = false
         /// Any response at all to this attempt (100 Trying included): the INVITE timeout no longer applies.
         var heardAnything = false
+        /// The INVITE came over TLS: our Contact names the TLS transport.
+        var overTLS = false
     }
 
     /// Leg ids are unique across both directions; an outgoing leg's id exists before its handle does.
@@ -235,9 +237,7 @@ final class SofiaStack: @unchecked Sendable {
         var transports = "udp,tcp"
         if let tls = configuration.tls {
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
-            // `sip:…;transport=tls` rather than `sips:`: our Contact then reads the same way, and peers that do
-            // not do `sips:` dialogs (baresip's libre answers ENOSYS) still route their ACK and BYE over TLS.
-            tags.add(tl_nutag_sips_url(), string: "sip:\(host):\(tls.port);transport=tls")
+            tags.add(tl_nutag_sips_url(), string: "sips:\(host):\(tls.port)")
             tags.add(tl_tptag_certificate(), string: tls.certificateDirectory)
             transports += ",tls:\(tls.port)"
         }
@@ -361,15 +361,16 @@ final class SofiaStack: @unchecked Sendable {
         }
         let id = allocateLeg()
         nua_handle_bind(handle, UnsafeMutableRawPointer(bitPattern: UInt(id)))
-        legs[id] = LegState(handle: handle)
-
         let message = sip.pointee
+        var state = LegState(handle: handle)
+        state.overTLS = message.sip_via.flatMap { Self.string($0.pointee.v_protocol) }?.uppercased().hasSuffix("/TLS") == true
+        legs[id] = state
+
         let requestURI = tl_request_uri(sip).map { pointer in
             defer { free(pointer) }
             return String(cString: pointer)
         } ?? ""
-        let viaTLS = message.sip_via.flatMap { Self.string($0.pointee.v_protocol) }?.uppercased().hasSuffix("/TLS") == true
-        let transport: SIPTransport = isTCP == 0 ? .udp : (viaTLS ? .tls : .tcp)
+        let transport: SIPTransport = isTCP == 0 ? .udp : (state.overTLS ? .tls : .tcp)
         let invite = IncomingInvite(
             leg: SIPCallLegID(rawValue: id),
             callID: message.sip_call_id.map { String(cString: $0.pointee.i_id) } ?? "",
@@ -427,6 +428,12 @@ final class SofiaStack: @unchecked Sendable {
         }
         for header in headers { tags.add(tl_siptag_header_str(), string: header) }
         if status >= 300 { legs[leg.rawValue]?.cause = .rejected(status: status) }
+        // sofia would write `sips:` for a TLS dialog, which some peers (baresip's libre) cannot route to:
+        // `sip:…;transport=tls` is the same transport in the form every stack reads.
+        if state.overTLS, status < 300, let tls = configuration.tls {
+            let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            tags.add(tl_siptag_contact_str(), string: "<sip:\(host):\(tls.port);transport=tls>")
+        }
         tags.withTags { tl_nua_respond(state.handle, Int32(status), phrase, $0) }
     }
 

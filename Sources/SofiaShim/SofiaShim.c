@@ -58,6 +58,7 @@ tag_type_t tl_siptag_from_str(void) { return siptag_from_str; }
 tag_type_t tl_nutag_auth(void) { return nutag_auth; }
 tag_type_t tl_siptag_call_id_str(void) { return siptag_call_id_str; }
 tag_type_t tl_nutag_sips_url(void) { return nutag_sips_url; }
+tag_type_t tl_siptag_contact_str(void) { return siptag_contact_str; }
 tag_type_t tl_tptag_certificate(void) { return tptag_certificate; }
 tag_type_t tl_nutag_registrar(void) { return nutag_registrar; }
 tag_type_t tl_nutag_m_username(void) { return nutag_m_username; }

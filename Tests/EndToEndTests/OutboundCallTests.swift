@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import TrunklineTestSupport
 
 /// Calls the gateway places through a trunk, with sipp as the carrier's far end.
 @Suite("Outbound calls", .serialized)
@@ -284,5 +285,46 @@ extension OutboundCallTests {
         #expect(record["srtp"] as? String == "AES_CM_128_HMAC_SHA1_80")
         #expect((record["packets_out"] as? Int ?? 0) > 20)
         #expect(!gateway.log.contains("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk"), "SRTP keys are never logged")
+    }
+}
+
+extension OutboundCallTests {
+    /// The first address swallows INVITEs without a word (no ICMP error to hurry sofia): the trunk's invite timeout,
+    /// not Timer B's 32 s, moves the call to the next.
+    @Test func aSilentTerminationAddressIsLeftAfterTheInviteTimeout() async throws {
+        let callee = try await Sipp.serve(scenario: try Self.calleeScenario(callerPattern: "&lt;sip:\\+15551230000@"), holdMilliseconds: 500)
+        defer { callee.stop() }
+        let blackHole = try UDPPeer()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10),
+            trunks: Self.trunk(addresses: ["127.0.0.1:\(blackHole.port)", "127.0.0.1:\(callee.port)"], extra: "      invite_timeout_ms: 800"),
+            routes: Self.demoRoute)
+        let started = Date()
+        let (status, _) = try await Self.placeCall(gateway)
+        #expect(status == 201)
+        let result = await callee.result()
+        #expect(result.exitCode == 0, "\(result.output)")
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        #expect(record["outcome"] as? String == "answered")
+        #expect(gateway.log.contains("no response to INVITE within the trunk's invite timeout"))
+        #expect(Date().timeIntervalSince(started) < 15, "failover must not wait for Timer B")
+    }
+
+    /// An address that never answers OPTIONS is marked down after the trunk's health-check timeout, not Timer F.
+    @Test func aSilentAddressFailsItsHealthCheckWithinTheTimeout() async throws {
+        let blackHole = try UDPPeer()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10),
+            trunks: """
+                  - name: carrier
+                    allow: [127.0.0.0/8]
+                    outbound:
+                      addresses: ["127.0.0.1:\(blackHole.port)"]
+                      health_check_interval_s: 3600
+                      health_check_timeout_ms: 500
+                """,
+            routes: Self.demoRoute)
+        try await gateway.waitForLog("termination address down", timeout: 5)
+        #expect(gateway.log.contains("status=408"))
     }
 }

@@ -56,6 +56,7 @@ tag_type_t tl_siptag_from_str(void);
 tag_type_t tl_nutag_auth(void);
 tag_type_t tl_siptag_call_id_str(void);
 tag_type_t tl_nutag_sips_url(void);
+tag_type_t tl_siptag_contact_str(void);
 tag_type_t tl_tptag_certificate(void);
 tag_type_t tl_nutag_registrar(void);
 tag_type_t tl_nutag_m_username(void);
