@@ -144,7 +144,13 @@ struct TLSTests {
             dial: "sip:1000@127.0.0.1:\(tlsPort);transport=tls", mediaEncryption: nil,
             microphone: [Int16](repeating: 0, count: 8000 * 3), microphoneRate: 8000,
             extraConfig: "sip_cafile \(certificates.appendingPathComponent("cafile.pem").path)")
-        try await phone.waitForLog("established", timeout: 15)
+        do {
+            try await phone.waitForLog("Call established", timeout: 15)
+        } catch {
+            Issue.record("baresip did not get through: \(phone.log)\n\(gateway.log.suffix(3000))")
+            await phone.stop()
+            return
+        }
         await phone.stop()
         let record = try #require(try await gateway.waitForCallRecords(1).first)
         #expect(record["sip_status"] as? Int == 200)
