@@ -37,9 +37,8 @@ extension GatewayServices {
         ])
     }
 
-    /// Logs a registration's change of state and keeps it for the admin API.
+    /// Logs a registration's change of state.
     func noteRegistration(trunk: String, _ status: RegistrationStatus) {
-        registrations.withLockedValue { $0[trunk] = status }
         switch status {
         case .registered(let expires):
             logger.info("registered", metadata: ["trunk": "\(trunk)", "expires_s": "\(expires)"])
@@ -74,12 +73,5 @@ extension GatewayConfiguration.Trunk {
         case .stale: return .challenge(header(true))
         case .failed(let reason): return .failed(reason: reason, challenge: header(false))
         }
-    }
-}
-
-extension Gateway {
-    /// Each registered trunk's last registration state (admin API).
-    public var registrations: [String: RegistrationStatus] {
-        services.registrations.withLockedValue { $0 }
     }
 }

@@ -20,8 +20,6 @@ final class GatewayServices: Sendable {
     let trunkHealth = TrunkHealth()
     /// Per-source INVITE rate and bans; touched on the sofia thread (admission), boxed to stay `Sendable`.
     let sourceGuard: NIOLockedValueBox<SourceGuard>
-    /// The last state of each trunk's registration, by trunk name.
-    let registrations = NIOLockedValueBox<[String: RegistrationStatus]>([:])
     let calls = NIOLockedValueBox<[SIPCallLegID: Call]>([:])
     /// Legs whose INVITE waits for its identity verdict, with how sofia ended them meanwhile (CANCEL).
     let pendingAdmissions = NIOLockedValueBox<[SIPCallLegID: SIPTermination?]>([:])

@@ -83,8 +83,9 @@ public final class SIPEndpoint: Sendable {
         }
     }
 
-    /// Ends an INVITE without any response (a banned source): sofia forgets the transaction, the sender's
-    /// retransmissions are absorbed and it eventually times out.
+    /// Leaves an INVITE without a final response (a banned source): its transaction is held, absorbing the
+    /// sender's retransmissions, until the sender has given up (Timer B, 32 s), then released. Releasing it
+    /// earlier would make nua answer 480. Only sofia's automatic 100 Trying has gone out.
     public func discard(_ leg: SIPCallLegID) {
         stack.post { $0.doDiscard(leg) }
     }
@@ -546,8 +547,11 @@ final class SofiaStack: @unchecked Sendable {
     func doDiscard(_ leg: SIPCallLegID) {
         guard let state = legs.removeValue(forKey: leg.rawValue) else { return }
         nua_handle_bind(state.handle, nil)
-        nua_handle_destroy(state.handle)
+        after(Self.timerB) { _ in nua_handle_destroy(state.handle) }
     }
+
+    /// RFC 3261 Timer B (64 × T1): how long a client keeps retransmitting an unanswered INVITE.
+    static let timerB: Duration = .seconds(32)
 
     func doInfo(_ leg: SIPCallLegID, contentType: String, body: String) {
         guard let state = legs[leg.rawValue], state.established else { return }

@@ -70,6 +70,34 @@ struct TrunkSecurityTests {
         #expect(!gateway.log.contains("reg-secret"))
     }
 
+    /// `on_ban: drop`: a banned source's INVITE gets no final answer (only sofia's 100 Trying).
+    @Test func aBannedSourceIsIgnoredWhenTheBanDrops() async throws {
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10), trunks: "  - name: elsewhere\n    allow: [10.0.0.0/8]",
+            routes: "  - name: closed\n    reject: 480", sipExtra: "limits: { auth_failures: 1, on_ban: drop }")
+        let peer = try UDPPeer()
+        func invite(_ callID: String) -> Data {
+            Data(("INVITE sip:1000@127.0.0.1:\(gateway.sipPort) SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:\(peer.port);branch=z9hG4bK\(callID)\r\n"
+                + "From: <sip:+15551230001@127.0.0.1>;tag=t-\(callID)\r\nTo: <sip:1000@127.0.0.1>\r\nCall-ID: \(callID)\r\n"
+                + "CSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:caller@127.0.0.1:\(peer.port)>\r\nContent-Length: 0\r\n\r\n").utf8)
+        }
+        func statuses(_ callID: String, for seconds: Double) -> [Int] {
+            var result: [Int] = []
+            let deadline = Date().addingTimeInterval(seconds)
+            while let response = peer.receive(until: deadline) {
+                if response.contains("Call-ID: \(callID)"), let code = Int(response.dropFirst(8).prefix(3)) { result.append(code) }
+            }
+            return result
+        }
+        // From a source on no trunk: 403, and that one failure bans it.
+        try peer.send(invite("first"), to: gateway.sipPort)
+        #expect(statuses("first", for: 2).contains(403))
+        try await gateway.waitForLog("source banned after repeated failures")
+        try peer.send(invite("second"), to: gateway.sipPort)
+        // 3 s would have seen the 480 that releasing the transaction at once makes nua send.
+        #expect(statuses("second", for: 3).allSatisfy { $0 < 200 }, "a dropped INVITE gets no final answer")
+    }
+
     /// Raw requests the carrier side should never send, each answered as RFC 3261 says; the gateway keeps going.
     @Test func hostileRequestsGetTheirErrorAnswers() async throws {
         let gateway = try await GatewayProcess(
