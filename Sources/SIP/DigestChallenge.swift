@@ -7,7 +7,7 @@ import Foundation
 /// Stateless: a nonce carries its own issue time and an HMAC over it, so any nonce we issued can be checked
 /// without a table, and one older than `nonceLifetime` is reported stale (the client retries without asking its
 /// user, RFC 2617 §3.2.1). Time is passed in, so expiry is tested without waiting.
-public struct DigestAuthenticator: Sendable {
+public struct DigestAuthenticator: Sendable, CustomStringConvertible {
     public enum Algorithm: String, Sendable, CaseIterable {
         case md5 = "MD5"
         case sha256 = "SHA-256"
@@ -41,6 +41,11 @@ public struct DigestAuthenticator: Sendable {
         self.algorithms = algorithms
         self.nonceLifetime = nonceLifetime
         self.secret = secret
+    }
+
+    /// Never shows the password or the nonce key.
+    public var description: String {
+        "DigestAuthenticator(realm: \(realm), user: \(credentials.username), algorithms: \(algorithms.map(\.rawValue)))"
     }
 
     /// What checking a request's credentials found.

@@ -63,6 +63,7 @@ struct DigestChallengeTests {
         // sipp writes the target without the user part: same host and port, accepted.
         let hostOnly = Self.answer(challenges[1], password: "Circle of Life", uri: "sip:127.0.0.1:5060")
         #expect(authenticator.verify(authorization: [hostOnly], method: "INVITE", requestURI: uri, now: 1_010) == .authorized)
+        #expect(!"\(authenticator)".contains("Circle"), "the password never prints")
         let stale = authenticator.challenges(now: 1_031, stale: true)
         #expect(stale.allSatisfy { $0.hasSuffix("stale=true") })
     }
