@@ -38,6 +38,7 @@ let package = Package(
             name: "SIP",
             dependencies: [
                 "CSofiaSIP", "SofiaShim",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -10,23 +10,27 @@ extension Call {
         /// The INVITE, given our SDP offer (known once the RTP socket is open); throws when it cannot be sent.
         let invite: @Sendable (_ sdp: String) throws -> OutgoingInvite
         let ringTimeout: TimeAmount
+        /// Codecs and SRTP keys as the trunk wants them.
+        let offer: AudioOffer
 
         /// Through a trunk, as it wants the INVITE (failover order, caller ID, credentials), plus `extraHeaders`.
-        init(invite: OutboundInvite, ringTimeout: TimeAmount, extraHeaders: [String] = []) {
+        init(invite: OutboundInvite, ringTimeout: TimeAmount, offer: AudioOffer, extraHeaders: [String] = []) {
             self.invite = { sdp in
                 var sipInvite = try invite.sipInvite(sdp: sdp)
                 sipInvite.headers += extraHeaders
                 return sipInvite
             }
             self.ringTimeout = ringTimeout
+            self.offer = offer
         }
 
         /// Straight to a SIP URI (a transfer target), no trunk.
-        init(requestURI: String, from: String, callID: String, headers: [String], ringTimeout: TimeAmount) {
+        init(requestURI: String, from: String, callID: String, headers: [String], ringTimeout: TimeAmount, offer: AudioOffer) {
             self.invite = { sdp in
                 OutgoingInvite(requestURIs: [requestURI], from: from, to: "<\(requestURI)>", callID: callID, sdp: sdp, headers: headers)
             }
             self.ringTimeout = ringTimeout
+            self.offer = offer
         }
     }
 
@@ -45,7 +49,8 @@ extension Call {
                     rtp = session
                     session.delegate = self
                     phase = .dialling
-                    let offer = AudioOffer().offer(
+                    offer = dial.offer
+                    let offer = dial.offer.offer(
                         localAddress: services.configuration.media.address, localPort: session.localPort,
                         sessionID: String(sdpSessionID))
                     sdpVersion = sdpSessionID
@@ -105,7 +110,7 @@ extension Call {
     private func negotiate(_ sdp: String) -> AudioOfferAnswer.Outcome {
         let outcome: AudioOfferAnswer.Outcome
         do {
-            outcome = AudioOffer().negotiate(answer: try SessionDescription(parsing: sdp))
+            outcome = (offer ?? AudioOffer()).negotiate(answer: try SessionDescription(parsing: sdp))
         } catch {
             return .notAcceptable("malformed SDP: \(error)")
         }

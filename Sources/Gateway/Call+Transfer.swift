@@ -248,6 +248,9 @@ extension Call {
         // The human sees the caller's number when it is one; else the number the caller called.
         let from = DialableNumber.isValid(record.from) ? record.from : (DialableNumber.isValid(record.to) ? record.to : "anonymous")
         let headerLines = TransferHeaders.lines(transfer.headers)
+        // The caller's trunk's codecs and SRTP policy; G.711 when the call came in on no configured trunk.
+        let offerToHuman = services.configuration.trunks.first { $0.name == record.trunk }
+            .map { CallMedia.offer(for: $0, agentSampleRate: agentSampleRate) } ?? AudioOffer()
         let dial: Dial
         switch transfer.target {
         case .number(let number):
@@ -255,12 +258,13 @@ extension Call {
             dial = Dial(
                 invite: OutboundInvite(outbound: outbound, to: number, from: from, callID: callID,
                                        order: services.trunkHealth.order(outbound.addresses)),
-                ringTimeout: .seconds(Int64(outbound.ringTimeoutSeconds)), extraHeaders: headerLines)
+                ringTimeout: .seconds(Int64(outbound.ringTimeoutSeconds)), offer: offerToHuman, extraHeaders: headerLines)
         case .uri(let uri):
             let host = services.configuration.sip.listen
             dial = Dial(
                 requestURI: uri, from: "<sip:\(from)@\(host.contains(":") ? "[\(host)]" : host)>", callID: callID,
-                headers: headerLines, ringTimeout: trunkOutbound.map { .seconds(Int64($0.ringTimeoutSeconds)) } ?? Self.transferRingTimeout)
+                headers: headerLines, ringTimeout: trunkOutbound.map { .seconds(Int64($0.ringTimeoutSeconds)) } ?? Self.transferRingTimeout,
+                offer: offerToHuman)
         }
         var humanRecord = CallRecord(
             callSid: TwilioIdentifier.make(prefix: "CA"), sipCallId: callID, from: from, to: transfer.target.redacted,

@@ -35,6 +35,8 @@ final class Call {
     let services: GatewayServices
     /// Known from the INVITE for an inbound call; from the callee's answer (or early media) for one we place.
     var negotiated: NegotiatedAudio?
+    /// The offer we sent, for a call we place: its answer is read against it.
+    var offer: AudioOffer?
     private let context: CallContext
     private let makeAgent: (EventLoop) -> CallAgent
     let logger: Logger
@@ -173,6 +175,7 @@ final class Call {
             return false
         }
         record.codec = codec.name
+        record.srtp = srtp?.suite.rawValue
         return true
     }
 

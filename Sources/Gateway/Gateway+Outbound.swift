@@ -98,7 +98,8 @@ extension Gateway {
         let dial = Call.Dial(
             invite: OutboundInvite(outbound: outbound, to: request.to, from: request.from, callID: callID,
                                    order: services.trunkHealth.order(outbound.addresses)),
-            ringTimeout: .seconds(Int64(request.ringTimeoutSeconds ?? outbound.ringTimeoutSeconds)))
+            ringTimeout: .seconds(Int64(request.ringTimeoutSeconds ?? outbound.ringTimeoutSeconds)),
+            offer: CallMedia.offer(for: trunk, agentSampleRate: route.agentAudio.sampleRate))
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[leg] = call }
         logger.info("placing call", metadata: ["trunk": "\(trunk.name)", "route": "\(route.name)", "to": "\(request.to)", "from": "\(request.from)"])
@@ -149,6 +150,7 @@ struct OutboundInvite: Sendable {
         }
         return OutgoingInvite(
             requestURIs: order.map { $0.requestURI(user: to) }, from: fromHeader, to: "<sip:\(to)@\(order[0].host)>",
-            callID: callID, sdp: sdp, headers: headers, credentials: outbound.credentials)
+            callID: callID, sdp: sdp, headers: headers, credentials: outbound.credentials,
+            responseTimeout: outbound.inviteTimeout)
     }
 }

@@ -20,6 +20,8 @@ final class GatewayServices: Sendable {
     let recordWriter: CallRecordWriter
     let recentCalls = RecentCalls()
     let trunkHealth = TrunkHealth()
+    /// Per-source INVITE rate and bans; touched on the sofia thread (admission), boxed to stay `Sendable`.
+    let sourceGuard: NIOLockedValueBox<SourceGuard>
     let calls = NIOLockedValueBox<[SIPCallLegID: Call]>([:])
     /// Legs whose INVITE waits for its identity verdict, with how sofia ended them meanwhile (CANCEL).
     let pendingAdmissions = NIOLockedValueBox<[SIPCallLegID: SIPTermination?]>([:])
@@ -45,6 +47,7 @@ final class GatewayServices: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.portPool = RTPPortPool(range: configuration.media.rtpPorts)
+        self.sourceGuard = NIOLockedValueBox(SourceGuard(policy: configuration.sip.limits))
         self.prompts = prompts
         self.recordWriter = recordWriter
         let sinks = configuration.secureCapture.sink != nil || configuration.dialplan.routes.contains { $0.secureCapture?.sink != nil }
@@ -136,12 +139,21 @@ public final class Gateway: Sendable {
     public func start() throws {
         let config = services.configuration
         services.sip = SIPEndpoint(
-            configuration: .init(host: config.sip.listen, port: config.sip.port, userAgent: "Trunkline/0.1"),
+            configuration: .init(
+                host: config.sip.listen, port: config.sip.port, userAgent: "Trunkline/0.1",
+                tls: config.sip.tls.map { .init(port: $0.port, certificateDirectory: $0.certificateDirectory) }),
             logger: services.logger
         ) { [services, group] event in
             Self.handle(event, services: services, group: group)
         }
         try services.sip.start()
+        for trunk in config.trunks {
+            guard let registration = trunk.registration else { continue }
+            services.sip.register(OutgoingRegistration(
+                name: trunk.name, registrar: registration.registrar.optionsURI,
+                addressOfRecord: "sip:\(registration.credentials.username)@\(registration.registrar.host)",
+                credentials: registration.credentials, expiresSeconds: registration.expiresSeconds))
+        }
         healthChecks.withLockedValue { [services] in
             $0 = Task { await services.trunkHealth.monitor(trunks: config.trunks, sip: services.sip, logger: services.logger) }
         }
@@ -203,18 +215,23 @@ public final class Gateway: Sendable {
             }
             guard !pending, let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.terminated(termination) }
+        case .registration(let trunk, let status):
+            services.noteRegistration(trunk: trunk, status)
         }
     }
 
     /// Trunk → caller identity → route → SDP for a new INVITE; either a call is set up or the INVITE is rejected
     /// with the reason logged and recorded.
     private static func admit(_ invite: IncomingInvite, services: GatewayServices, group: EventLoopGroup) {
+        guard services.screen(invite) else { return }
         var admission = Admission(invite: invite, services: services)
         let config = services.configuration
         guard let trunk = config.trunk(forSource: invite.source.host) else {
+            services.failedAttempt(from: invite.source.host)
             return admission.reject(403, "Forbidden", reason: "source \(invite.source.host) matches no trunk")
         }
         admission.record.trunk = trunk.name
+        guard admission.authenticate(trunk: trunk) else { return }
         // Bodies and answers we cannot speak are refused before routing (RFC 3261 §21.4.7, §21.4.13).
         if let accepted = invite.acceptedBodyTypes, !accepted.contains(where: { ["application/sdp", "application/*", "*/*"].contains($0) }) {
             return admission.reject(406, "Not Acceptable", reason: "caller does not accept application/sdp answers")
@@ -280,6 +297,22 @@ private struct Admission: Sendable {
         record.hangupReason = reason
         record.endTime = Date()
         services.write(record)
+    }
+
+    /// Digest authentication for trunks that require it: false when the INVITE was answered with a challenge
+    /// (not a call, not recorded) or refused for wrong credentials (recorded, and counted against the source).
+    mutating func authenticate(trunk: GatewayConfiguration.Trunk) -> Bool {
+        switch trunk.authenticate(invite, now: Date().timeIntervalSince1970) {
+        case .admitted:
+            return true
+        case .challenge(let headers):
+            logger.debug("INVITE challenged for digest credentials", metadata: ["trunk": "\(trunk.name)", "source": "\(record.source)"])
+            services.sip.respond(invite.leg, status: 401, phrase: "Unauthorized", headers: headers)
+        case .failed(let reason, let headers):
+            services.failedAttempt(from: invite.source.host)
+            reject(401, "Unauthorized", reason: "digest authentication failed: \(reason)", headers: headers)
+        }
+        return false
     }
 
     /// The caller gave up (CANCEL) while its identity was being verified.

@@ -15,11 +15,23 @@ public final class SIPEndpoint: Sendable {
         public var host: String
         public var port: Int
         public var userAgent: String
+        /// SIP over TLS besides UDP and TCP: the port and sofia's certificate folder (`agent.pem`, `cafile.pem`).
+        public var tls: TLS?
 
-        public init(host: String, port: Int, userAgent: String = "Trunkline") {
+        public struct TLS: Sendable {
+            public var port: Int
+            public var certificateDirectory: String
+            public init(port: Int, certificateDirectory: String) {
+                self.port = port
+                self.certificateDirectory = certificateDirectory
+            }
+        }
+
+        public init(host: String, port: Int, userAgent: String = "Trunkline", tls: TLS? = nil) {
             self.host = host
             self.port = port
             self.userAgent = userAgent
+            self.tls = tls
         }
     }
 
@@ -32,7 +44,7 @@ public final class SIPEndpoint: Sendable {
         }
     }
 
-    private let stack: SofiaStack
+    let stack: SofiaStack
 
     public init(configuration: Configuration, logger: Logger, eventHandler: @escaping @Sendable (SIPEvent) -> Void) {
         self.stack = SofiaStack(configuration: configuration, logger: logger, eventHandler: eventHandler)
@@ -62,12 +74,20 @@ public final class SIPEndpoint: Sendable {
         stack.post { $0.doInvite(leg.rawValue, invite) }
     }
 
-    /// Sends OPTIONS to `uri` and returns the final status (408 or 503 when nothing answered).
-    public func options(_ uri: String) async -> Int {
+    /// Sends OPTIONS to `uri` and returns the final status (408 or 503 when nothing answered, 408 too when
+    /// nothing answered within `timeout`, which may be shorter than sofia's Timer F).
+    public func options(_ uri: String, timeout: Duration? = nil) async -> Int {
         await withCheckedContinuation { continuation in
             let id = stack.allocateLeg()
-            stack.post { $0.doOptions(id, uri: uri, continuation: continuation) }
+            stack.post { $0.doOptions(id, uri: uri, timeout: timeout, continuation: continuation) }
         }
+    }
+
+    /// Leaves an INVITE without a final response (a banned source): its transaction is held, absorbing the
+    /// sender's retransmissions, until the sender has given up (Timer B, 32 s), then released. Releasing it
+    /// earlier would make nua answer 480. Only sofia's automatic 100 Trying has gone out.
+    public func discard(_ leg: SIPCallLegID) {
+        stack.post { $0.doDiscard(leg) }
     }
 
     /// Ends an established call with BYE, an unanswered incoming one with 480, an unanswered outgoing one with
@@ -106,7 +126,7 @@ final class SofiaStack: @unchecked Sendable {
 
     // Set on the sofia thread before `started` is signalled, then read-only; guarded by that handshake.
     private var root: OpaquePointer?
-    private var nua: OpaquePointer?
+    private(set) var nua: OpaquePointer?
     private var thread: Thread?
     private let started = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
@@ -115,8 +135,10 @@ final class SofiaStack: @unchecked Sendable {
     // Protected by the sofia thread.
     private var legs: [UInt64: LegState] = [:]
     private var probes: [UInt64: (handle: OpaquePointer, continuation: CheckedContinuation<Int, Never>)] = [:]
+    /// Registrations we keep (Registration.swift).
+    var registrations: [UInt64: RegistrationState] = [:]
     private let nextLeg = Atomic<UInt64>(1)
-    private var shuttingDown = false
+    private(set) var shuttingDown = false
 
     private struct LegState {
         var handle: OpaquePointer
@@ -132,6 +154,10 @@ final class SofiaStack: @unchecked Sendable {
         var attempt = 0
         /// A response that means the far end is alive, so failing over would call the callee twice.
         var heardFromCallee = false
+        /// Any response at all to this attempt (100 Trying included): the INVITE timeout no longer applies.
+        var heardAnything = false
+        /// The INVITE came over TLS: our Contact names the TLS transport.
+        var overTLS = false
     }
 
     /// Leg ids are unique across both directions; an outgoing leg's id exists before its handle does.
@@ -179,6 +205,20 @@ final class SofiaStack: @unchecked Sendable {
         }
     }
 
+    /// Runs `command` on the sofia thread after `delay`. Call on the sofia thread.
+    func after(_ delay: Duration, _ command: @escaping (SofiaStack) -> Void) {
+        guard let root else { return }
+        let milliseconds = UInt32(clamping: delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
+        let box = Unmanaged.passRetained(CommandBox { command(self) })
+        let result = tl_after(root, milliseconds, { context in
+            Unmanaged<CommandBox>.fromOpaque(context!).takeRetainedValue().run()
+        }, box.toOpaque())
+        if result != 0 {
+            box.release()
+            logger.error("could not arm a sofia timer")
+        }
+    }
+
     // MARK: - Sofia thread
 
     private func runLoop() {
@@ -197,6 +237,19 @@ final class SofiaStack: @unchecked Sendable {
             // Answer to the packet's source port even without ;rport (RFC 3581 behaviour for every client):
             // carriers behind NAT and clients that omit rport still get their responses.
             .add(tl_ntatag_server_rport(), 2)
+            // A message bigger than this is refused by sofia before it is parsed into anything we read: a carrier
+            // INVITE with Identity and context headers stays under 8 KiB.
+            .add(tl_ntatag_maxsize(), Self.maximumMessageSize)
+            // A second copy of a request that forked back to us (same Call-ID, From tag and CSeq, another branch)
+            // gets 482 Loop Detected (RFC 3261 §8.2.2.2).
+            .add(tl_ntatag_merge_482(), 1)
+        var transports = "udp,tcp"
+        if let tls = configuration.tls {
+            let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            tags.add(tl_nutag_sips_url(), string: "sips:\(host):\(tls.port)")
+            tags.add(tl_tptag_certificate(), string: tls.certificateDirectory)
+            transports += ",tls:\(tls.port)"
+        }
         nua = tags.withTags { list in
             tl_nua_create(root, { event, status, phrase, nua, magic, nh, hmagic, sip, tags in
                 guard let magic else { return }
@@ -213,7 +266,7 @@ final class SofiaStack: @unchecked Sendable {
             started.signal()
             return
         }
-        logger.info("SIP listening", metadata: ["url": "\(url)", "transports": "udp,tcp"])
+        logger.info("SIP listening", metadata: ["url": "\(url)", "transports": "\(transports)"])
         started.signal()
         su_root_run(root)
         nua_destroy(nua)
@@ -253,6 +306,9 @@ final class SofiaStack: @unchecked Sendable {
             guard let sip else { return eventHandler(.refer(SIPCallLegID(rawValue: leg), .notified(frag: nil, terminated: true))) }
             let frag = Self.body(of: sip.pointee).flatMap(SIPFrag.parse)
             eventHandler(.refer(SIPCallLegID(rawValue: leg), .notified(frag: frag, terminated: tl_subscription_terminated(sip) == 1)))
+        case nua_r_register, nua_r_unregister:
+            guard let leg else { return }
+            registerResponse(leg, status: status, phrase: phrase, sip: sip)
         case nua_r_options:
             guard let leg, status >= 200, let probe = probes.removeValue(forKey: leg) else { return }
             nua_handle_bind(probe.handle, nil)
@@ -266,16 +322,7 @@ final class SofiaStack: @unchecked Sendable {
                 legs[leg] = state
                 eventHandler(.established(SIPCallLegID(rawValue: leg)))
             } else if callState == Int32(nua_callstate_terminated.rawValue) {
-                legs[leg] = nil
-                nua_handle_bind(state.handle, nil)
-                nua_handle_destroy(state.handle)
-                if let next = failover(state) {
-                    logger.warning("no answer from a termination address; trying the next", metadata: [
-                        "leg": "\(leg)", "status": "\(status)", "next": "\(next.requestURI)",
-                    ])
-                    return sendInvite(leg, next.invite, attempt: next.attempt)
-                }
-                eventHandler(.terminated(SIPCallLegID(rawValue: leg), state.cause ?? .failed(status: status, phrase: phrase)))
+                legEnded(leg, state, status: status, phrase: phrase)
             }
         case nua_r_shutdown:
             if status >= 200 { su_root_break(root) }
@@ -288,9 +335,39 @@ final class SofiaStack: @unchecked Sendable {
         }
     }
 
+    /// The leg's handle is done: release it, then try the next address or report the end.
+    private func legEnded(_ leg: UInt64, _ state: LegState, status: Int, phrase: String) {
+        legs[leg] = nil
+        nua_handle_bind(state.handle, nil)
+        nua_handle_destroy(state.handle)
+        if let next = failover(state) {
+            logger.warning("no answer from a termination address; trying the next", metadata: [
+                "leg": "\(leg)", "status": "\(status)", "next": "\(next.requestURI)",
+            ])
+            return sendInvite(leg, next.invite, attempt: next.attempt)
+        }
+        eventHandler(.terminated(SIPCallLegID(rawValue: leg), state.cause ?? .failed(status: status, phrase: phrase)))
+    }
+
+    /// The INVITE timeout ran out on an attempt that drew no response at all: drop it as if it had timed out.
+    private func inviteTimedOut(_ leg: UInt64, attempt: Int) {
+        guard var state = legs[leg], state.attempt == attempt, !state.heardAnything, !state.established else { return }
+        logger.warning("no response to INVITE within the trunk's invite timeout", metadata: [
+            "leg": "\(leg)", "uri": "\(state.invite?.requestURIs[attempt] ?? "-")",
+        ])
+        state.cause = .declined(status: 408, phrase: "Request Timeout")
+        legEnded(leg, state, status: 408, phrase: "Request Timeout")
+    }
+
     private func acceptInvite(handle: OpaquePointer, sip: UnsafePointer<sip_t>, nua: OpaquePointer?) {
         if shuttingDown {
             tl_nua_respond(handle, 503, "Service Unavailable", nil)
+            nua_handle_destroy(handle)
+            return
+        }
+        // The INVITE may go no further (RFC 3261 §16.3): we would forward it, as a B2BUA, so answer as a proxy does.
+        if let maxForwards = sip.pointee.sip_max_forwards, maxForwards.pointee.mf_count == 0 {
+            SofiaTagList().withTags { tl_nua_respond(handle, 483, "Too Many Hops", $0) }
             nua_handle_destroy(handle)
             return
         }
@@ -305,22 +382,31 @@ final class SofiaStack: @unchecked Sendable {
         }
         let id = allocateLeg()
         nua_handle_bind(handle, UnsafeMutableRawPointer(bitPattern: UInt(id)))
-        legs[id] = LegState(handle: handle)
-
         let message = sip.pointee
+        var state = LegState(handle: handle)
+        state.overTLS = message.sip_via.flatMap { Self.string($0.pointee.v_protocol) }?.uppercased().hasSuffix("/TLS") == true
+        legs[id] = state
+
+        let requestURI = tl_request_uri(sip).map { pointer in
+            defer { free(pointer) }
+            return String(cString: pointer)
+        } ?? ""
+        let transport: SIPTransport = isTCP == 0 ? .udp : (state.overTLS ? .tls : .tcp)
         let invite = IncomingInvite(
             leg: SIPCallLegID(rawValue: id),
             callID: message.sip_call_id.map { String(cString: $0.pointee.i_id) } ?? "",
             requestUser: message.sip_request.flatMap { Self.string($0.pointee.rq_url.url_user) },
+            requestURI: requestURI,
             from: Self.nameAddress(message.sip_from),
             to: Self.nameAddress(message.sip_to),
-            source: SIPSource(host: String(cString: host), port: Int(port), transport: isTCP != 0 ? .tcp : .udp),
+            source: SIPSource(host: String(cString: host), port: Int(port), transport: transport),
             contentType: message.sip_content_type.flatMap { Self.string($0.pointee.c_type) },
             acceptedBodyTypes: Self.acceptedTypes(message.sip_accept),
             body: Self.body(of: message),
             extensionHeaders: Self.extensionHeaders(message.sip_unknown),
             identityHeaders: Self.unknownHeaderValues(message.sip_unknown, named: ["identity", "y"], limit: 8, maximumLength: 8192),
-            assertedIdentity: Self.unknownHeaderValues(message.sip_unknown, named: ["p-asserted-identity"], limit: 1, maximumLength: 2048).first
+            assertedIdentity: Self.unknownHeaderValues(message.sip_unknown, named: ["p-asserted-identity"], limit: 1, maximumLength: 2048).first,
+            authorization: Self.authorization(message.sip_authorization)
         )
         eventHandler(.invite(invite))
     }
@@ -375,6 +461,12 @@ final class SofiaStack: @unchecked Sendable {
         for header in headers { tags.add(tl_siptag_header_str(), string: header) }
         // An error to a re-INVITE leaves the established call as it was.
         if status >= 300, !state.established { legs[leg.rawValue]?.cause = .rejected(status: status) }
+        // sofia would write `sips:` for a TLS dialog, which some peers (baresip's libre) cannot route to:
+        // `sip:…;transport=tls` is the same transport in the form every stack reads.
+        if state.overTLS, status < 300, let tls = configuration.tls {
+            let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            tags.add(tl_siptag_contact_str(), string: "<sip:\(host):\(tls.port);transport=tls>")
+        }
         tags.withTags { tl_nua_respond(state.handle, Int32(status), phrase, $0) }
     }
 
@@ -404,6 +496,9 @@ final class SofiaStack: @unchecked Sendable {
             return
         }
         legs[id] = LegState(handle: handle, outgoing: true, credentials: invite.credentials, invite: invite, attempt: attempt)
+        if let timeout = invite.responseTimeout {
+            after(timeout) { $0.inviteTimedOut(id, attempt: attempt) }
+        }
         let tags = SofiaTagList()
             .add(tl_nutag_url(), string: invite.requestURIs[attempt])
             .add(tl_siptag_content_type_str(), string: "application/sdp")
@@ -416,6 +511,8 @@ final class SofiaStack: @unchecked Sendable {
     /// for the `terminated` event that follows.
     private func inviteResponse(leg: UInt64, status: Int, phrase: String, sip: UnsafePointer<sip_t>?) {
         guard var state = legs[leg] else { return }
+        state.heardAnything = true
+        legs[leg]?.heardAnything = true
         let sdp = sip.flatMap { Self.body(of: $0.pointee) }
         switch status {
         case 401, 407:
@@ -459,7 +556,7 @@ final class SofiaStack: @unchecked Sendable {
         tags.withTags { tl_nua_bye(state.handle, $0) }
     }
 
-    func doOptions(_ id: UInt64, uri: String, continuation: CheckedContinuation<Int, Never>) {
+    func doOptions(_ id: UInt64, uri: String, timeout: Duration?, continuation: CheckedContinuation<Int, Never>) {
         let handle = SofiaTagList()
             .add(tl_siptag_to_str(), string: "<\(uri)>")
             .withTags { tl_nua_handle(nua, UnsafeMutableRawPointer(bitPattern: UInt(id)), $0) }
@@ -469,7 +566,24 @@ final class SofiaStack: @unchecked Sendable {
         }
         probes[id] = (handle, continuation)
         SofiaTagList().add(tl_nutag_url(), string: uri).withTags { tl_nua_options(handle, $0) }
+        if let timeout {
+            after(timeout) { stack in
+                guard let probe = stack.probes.removeValue(forKey: id) else { return }
+                nua_handle_bind(probe.handle, nil)
+                nua_handle_destroy(probe.handle)
+                probe.continuation.resume(returning: 408)
+            }
+        }
     }
+
+    func doDiscard(_ leg: SIPCallLegID) {
+        guard let state = legs.removeValue(forKey: leg.rawValue) else { return }
+        nua_handle_bind(state.handle, nil)
+        after(Self.timerB) { _ in nua_handle_destroy(state.handle) }
+    }
+
+    /// RFC 3261 Timer B (64 × T1): how long a client keeps retransmitting an unanswered INVITE.
+    static let timerB: Duration = .seconds(32)
 
     func doInfo(_ leg: SIPCallLegID, contentType: String, body: String) {
         guard let state = legs[leg.rawValue], state.established else { return }
@@ -495,12 +609,16 @@ final class SofiaStack: @unchecked Sendable {
         }
         probes = [:]
         shuttingDown = true
+        unregisterAll()
         nua_shutdown(nua)
     }
 
     // MARK: - Reading sofia structures
 
-    private static func string(_ pointer: UnsafePointer<CChar>?) -> String? {
+    /// sofia's size cap on one message (NTATAG_MAXSIZE).
+    static let maximumMessageSize = 32768
+
+    static func string(_ pointer: UnsafePointer<CChar>?) -> String? {
         pointer.map { String(cString: $0) }
     }
 
@@ -522,6 +640,20 @@ final class SofiaStack: @unchecked Sendable {
             text = ""
         }
         return SIPNameAddress(text: text, user: string(header.pointee.a_url.url_user), host: string(header.pointee.a_url.url_host))
+    }
+
+    /// `Authorization` header values, each serialised back to text (for the gateway's digest check).
+    private static func authorization(_ first: UnsafeMutablePointer<sip_authorization_t>?) -> [String] {
+        var result: [String] = []
+        var next = first
+        while let header = next, result.count < 4 {
+            if let c = tl_header_string(UnsafeRawPointer(header).assumingMemoryBound(to: msg_header_t.self)) {
+                result.append(String(cString: c))
+                free(c)
+            }
+            next = header.pointee.au_next
+        }
+        return result
     }
 
     private static func acceptedTypes(_ first: UnsafeMutablePointer<sip_accept_t>?) -> [String]? {

@@ -20,16 +20,17 @@ final class GatewayProcess: @unchecked Sendable {
 
     /// Writes `trunkline.yaml` and `dialplan.yaml` into a fresh temp folder and starts the gateway on them.
     /// `trunks` and `routes` are YAML list items (already indented by two spaces).
-    /// `extraConfig` is appended to `trunkline.yaml` (top-level sections such as `compliance:`); `media` adds keys
-    /// to the `media:` mapping (e.g. `inactivity_timeout_s: 1`).
-    init(rtpPorts: ClosedRange<Int>, trunks: String, routes: String, extraConfig: String = "", media: String = "") async throws {
+    /// `extraConfig` is appended to `trunkline.yaml` (top-level sections such as `compliance:`); `sipExtra` goes
+    /// into the `sip:` mapping (e.g. `limits: {…}`, `tls: {…}`); `media` adds keys to the
+    /// `media:` mapping (e.g. `inactivity_timeout_s: 1`).
+    init(rtpPorts: ClosedRange<Int>, trunks: String, routes: String, extraConfig: String = "", sipExtra: String = "", media: String = "") async throws {
         sipPort = try FreePort.sipPort()
         adminPort = try FreePort.sipPort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("trunkline-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         callRecordsPath = directory.appendingPathComponent("calls.jsonl").path
         let config = """
-            sip: { listen: 127.0.0.1, port: \(sipPort) }
+            sip: { listen: 127.0.0.1, port: \(sipPort)\(sipExtra.isEmpty ? "" : ", " + sipExtra) }
             admin: { listen: 127.0.0.1, port: \(adminPort), auth_token: test-token }
             media: { address: 127.0.0.1, rtp_ports: \(rtpPorts.lowerBound)-\(rtpPorts.upperBound)\(media.isEmpty ? "" : ", " + media) }
             call_records: \(callRecordsPath)

@@ -11,6 +11,10 @@ public struct GatewayConfiguration: Sendable {
         /// Address to listen on for SIP over UDP and TCP.
         public var listen: String = "127.0.0.1"
         public var port: Int = 5060
+        /// SIP over TLS; nil (the default) listens on UDP and TCP only.
+        public var tls: TLSSettings?
+        /// Per-source INVITE rate and the ban after repeated failures.
+        var limits = SourceGuard.Policy()
     }
 
     public struct MediaSettings: Sendable {
@@ -60,6 +64,10 @@ public struct GatewayConfiguration: Sendable {
         public var srtp = SRTPPolicy.allowed
         /// Codecs to accept, in our order of preference (`opus`, `pcmu`, `pcma`); nil: all, in the offerer's order.
         public var codecs: [String]?
+        /// Challenge this trunk's INVITEs (401) and admit only those with valid digest credentials.
+        public var inboundAuth: DigestAuthenticator?
+        /// Keep a registration at the carrier; INVITEs from the registrar's address belong to this trunk.
+        public var registration: Registration?
     }
 
     /// STIR/SHAKEN verification of inbound calls; nil when not configured (verdicts are then absent, or the
@@ -109,7 +117,9 @@ public struct GatewayConfiguration: Sendable {
         var config = GatewayConfiguration()
 
         if let sip = keys["sip"] {
-            let fields = try sip.mapping(allowed: ["listen", "port"])
+            let fields = try sip.mapping(allowed: ["listen", "port", "tls", "limits"])
+            if let tls = fields["tls"] { config.sip.tls = try parseTLS(tls) { resolve($0, against: base) } }
+            if let limits = fields["limits"] { config.sip.limits = try parseLimits(limits) }
             if let listen = fields["listen"] {
                 config.sip.listen = try listen.string()
                 guard CIDR(config.sip.listen) != nil else { throw listen.error("'\(config.sip.listen)' is not an IP address") }
@@ -166,6 +176,9 @@ public struct GatewayConfiguration: Sendable {
             config.trunks.append(try parseTrunk(trunkNode, base: base))
         }
         guard !config.trunks.isEmpty else { throw trunksNode.error("at least one trunk is required") }
+        for (trunk, node) in zip(config.trunks, try trunksNode.sequence()) where config.sip.tls == nil && trunk.usesTLS {
+            throw node.error("trunk '\(trunk.name)' uses transport=tls but sip.tls is not configured")
+        }
         var seen = Set<String>()
         for (trunk, node) in zip(config.trunks, try trunksNode.sequence()) where !seen.insert(trunk.name).inserted {
             throw node.error("duplicate trunk name '\(trunk.name)'")
@@ -202,6 +215,7 @@ public struct GatewayConfiguration: Sendable {
     private static func parseTrunk(_ node: ConfigNode, base: URL) throws -> Trunk {
         let fields = try node.mapping(allowed: [
             "name", "profile", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat", "outbound", "dtmf", "srtp", "codecs", "context_headers",
+            "inbound_auth", "register",
         ])
         let name = try fields["name"].required("name", in: node).string()
         let allowNode = try fields["allow"].required("allow", in: node)
@@ -234,6 +248,8 @@ public struct GatewayConfiguration: Sendable {
         if let trust = fields["trust_verstat"] { trunk.trustVerstat = try trust.bool() }
         if let prefer = fields["prefer_verstat"] { trunk.preferVerstat = try prefer.bool() }
         try trunk.parseMedia(fields)
+        if let auth = fields["inbound_auth"] { trunk.inboundAuth = try parseInboundAuth(auth, trunk: name) }
+        if let register = fields["register"] { trunk.registration = try parseRegistration(register) }
         return trunk
     }
 
@@ -264,8 +280,10 @@ public struct GatewayConfiguration: Sendable {
         return identity
     }
 
-    /// The trunk a source address belongs to: the first whose allow-list contains it.
+    /// The trunk a source address belongs to: the first whose allow-list contains it, else the first whose
+    /// registrar is that address (a registered trunk's calls come from its registrar).
     public func trunk(forSource address: String) -> Trunk? {
         trunks.first { $0.allow.contains { $0.contains(address) } }
+            ?? trunks.first { $0.registration.map { CIDR($0.registrar.host)?.contains(address) == true } ?? false }
     }
 }
