@@ -19,11 +19,17 @@ nua_t *tl_nua_create(su_root_t *root, nua_callback_f callback, nua_magic_t *magi
     return nua_create(root, callback, magic, TAG_NEXT(tags));
 }
 void tl_nua_set_params(nua_t *nua, tagi_t const *tags) { nua_set_params(nua, TAG_NEXT(tags)); }
+/* nua_respond queues the phrase *pointer* (nua_signal copies the tags, not the phrase) and reads it after
+   the caller's buffer is gone, which put garbage on the status line. The copy lives in the handle's home,
+   so it lasts as long as anything that can still send the response. */
+static char const *tl_lasting_phrase(nua_handle_t *nh, char const *phrase) {
+    return phrase ? su_strdup(nua_handle_home(nh), phrase) : NULL;
+}
 void tl_nua_respond(nua_handle_t *nh, int status, char const *phrase, tagi_t const *tags) {
-    nua_respond(nh, status, phrase, TAG_NEXT(tags));
+    nua_respond(nh, status, tl_lasting_phrase(nh, phrase), TAG_NEXT(tags));
 }
 void tl_nua_respond_current(nua_t *nua, nua_handle_t *nh, int status, char const *phrase, tagi_t const *tags) {
-    nua_respond(nh, status, phrase, NUTAG_WITH_THIS(nua), TAG_NEXT(tags));
+    nua_respond(nh, status, tl_lasting_phrase(nh, phrase), NUTAG_WITH_THIS(nua), TAG_NEXT(tags));
 }
 void tl_nua_bye(nua_handle_t *nh, tagi_t const *tags) { nua_bye(nh, TAG_NEXT(tags)); }
 void tl_nua_invite(nua_handle_t *nh, tagi_t const *tags) { nua_invite(nh, TAG_NEXT(tags)); }

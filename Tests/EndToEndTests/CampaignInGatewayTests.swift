@@ -214,7 +214,10 @@ struct CampaignInGatewayTests {
         let prompt = try #require(FileManager.default.attributesOfItem(
             atPath: GatewayProcess.packageRoot.appendingPathComponent("prompts/digit-1.wav").path)[.size] as? Int)
         let disclosureSeconds = Double(prompt - 44) / 16_000
-        #expect(connectedAt.timeIntervalSince(answerTime) >= disclosureSeconds, "agent started \(connectedAt.timeIntervalSince(answerTime)) s after the answer")
+        // The mark after the prompt fires when its last 20 ms packet leaves, one packet before that packet's
+        // audio has finished at the callee.
+        let lastPacketSent = (disclosureSeconds * 50).rounded(.up) / 50 - 0.020
+        #expect(connectedAt.timeIntervalSince(answerTime) >= lastPacketSent, "agent started \(connectedAt.timeIntervalSince(answerTime)) s after the answer")
         let log = gateway.log
         let disclosureLine = try #require(log.range(of: "playing the campaign disclosure"))
         let agentLine = try #require(log.range(of: "call answered"))

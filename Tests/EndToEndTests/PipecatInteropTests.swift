@@ -115,10 +115,10 @@ struct PipecatInteropTests {
         let record = try #require(try await gateway.waitForCallRecords(1).first)
         #expect(record["call_sid"] as? String == callSid)
         if restToGateway {
-            #expect(bot.log.contains("Successfully terminated Twilio call \(callSid)"), "\(bot.log.suffix(4000))")
+            try await bot.waitForLog(containing: "Successfully terminated Twilio call \(callSid)", timeout: 10)
             #expect(record["hangup_by"] as? String == "api", "\(record)")
         } else {
-            #expect(bot.log.contains("Failed to hang up Twilio call"), "\(bot.log.suffix(4000))")
+            try await bot.waitForLog(containing: "Failed to hang up Twilio call", timeout: 10)
             #expect(record["hangup_by"] as? String == "agent", "\(record)")
         }
         #expect(record["agent_failure"] == nil, "\(record)")
@@ -202,6 +202,15 @@ final class PipecatBot: Sendable {
             throw HarnessError("\(error)\nbot events:\n\(stdout.text)\nbot log (tail):\n\(stderr.text.suffix(6000))")
         }
         return find(stdout.text)!
+    }
+
+    /// Waits until the bot's log (its stderr, read apart from the events on stdout) holds `text`.
+    func waitForLog(containing text: String, timeout: Double) async throws {
+        do {
+            try await stderr.waitForLine(containing: text, timeout: timeout)
+        } catch {
+            throw HarnessError("\(error)\nbot log (tail):\n\(stderr.text.suffix(6000))")
+        }
     }
 
     private static func parse(_ text: String) -> [[String: Any]] {

@@ -59,8 +59,11 @@ struct SIPEndpointTests {
         ])
         #expect(invite.assertedIdentity == "<sip:+15550199@carrier.example;verstat=TN-Validation-Passed>")
 
+        // sofia writes the response after `respond` has returned, when Swift's temporary C copy of a short
+        // phrase is gone: the status line must still carry it.
         endpoint.respond(invite.leg, status: 486, phrase: "Busy Here")
         let response = try #require(peer.receive(statusPrefix: "SIP/2.0 486"))
+        #expect(response.hasPrefix("SIP/2.0 486 Busy Here\r\n"), "\(response.prefix(80))")
         #expect(response.contains("Call-ID: call-1"))
         guard case .terminated(let leg, let cause) = events.next() else { Issue.record("no terminated event"); return }
         #expect(leg == invite.leg)
