@@ -99,6 +99,11 @@ public final class RTPSession {
     private var candidateCount = 0
 
     private var stats = RTPStatistics()
+    /// This loop's time-in-gateway histograms (`MediaLatencyRecorder`), and the codec family to file under.
+    private let latency = MediaLatencyRecorder.current
+    private var latencyCodec = MediaLatencyCodec.g711
+    /// When the datagram being handled was handed to the session.
+    private var packetReadAt: UInt64 = 0
     private var sequence = SequenceTracker()
     private var events = RFC4733Receiver()
     private var playout = PlayoutBuffer()
@@ -302,6 +307,7 @@ public final class RTPSession {
         self.symmetric = symmetric
         if !symmetric { latched = nil }
         self.codec = codec
+        latencyCodec = MediaLatencyCodec(codec)
         self.telephoneEventPayloadType = telephoneEventPayloadType
         if telephoneEventPayloadType == nil, self.agentSampleRate == 8000 {
             if inband == nil { inband = InbandDTMFDetector() }
@@ -329,6 +335,8 @@ public final class RTPSession {
         eventLoop.assertInEventLoop()
         guard state != .closed else { return }
         playout.append(samples)
+        let ingress = latency.ingress
+        if ingress != 0 { latency.record(.agentFrameReceived, latencyCodec, since: ingress) }
     }
 
     /// Queues audio recorded at another rate (an 8 kHz prompt on a wideband call), resampled to `agentSampleRate`.
@@ -443,10 +451,12 @@ public final class RTPSession {
                 stats.senderClockResets += 1
                 break
             }
-            playOutInbound()
+            let due = nextDeadline.uptimeNanoseconds
+            if playOutInbound() { latency.record(.agentFrameSent, latencyCodec, since: due) }
             guard state == .running else { return }
             sendPacket()
             guard state == .running else { return }
+            latency.record(.rtpSent, latencyCodec, since: due)
             nextDeadline = nextDeadline + Self.packetInterval
             sent += 1
         }
@@ -576,6 +586,7 @@ public final class RTPSession {
     // MARK: - Receiving
 
     fileprivate func receive(_ envelope: AddressedEnvelope<ByteBuffer>) {
+        packetReadAt = NIODeadline.now().uptimeNanoseconds
         guard state == .running else {
             stats.packetsIgnored += 1
             return
@@ -623,10 +634,11 @@ public final class RTPSession {
         latch(source)
         let payload = UnsafeRawBufferPointer(rebasing: bytes[range])
         if isAudio {
-            let arrival = Int64(NIODeadline.now().uptimeNanoseconds)
+            let arrival = Int64(packetReadAt)
             if jitter.insert(sequence: header.sequenceNumber, timestamp: header.timestamp, arrivalNanoseconds: arrival, payload: payload) == .rejected {
                 stats.packetsIgnored += 1
             }
+            latency.record(.rtpReceived, latencyCodec, since: packetReadAt)
         } else {
             jitter.skip(sequence: header.sequenceNumber)
             if let digit = events.receive(header: header, payload: payload) {
@@ -639,11 +651,12 @@ public final class RTPSession {
     /// One tick of inbound audio: takes what is due from the jitter buffer (decoding it or concealing its loss)
     /// until a 20 ms frame is ready, and hands that frame to the delegate. While the peer's stream is paused or
     /// not yet buffered, nothing is delivered.
-    private func playOutInbound() {
+    /// - Returns: whether a frame went to the delegate.
+    private func playOutInbound() -> Bool {
         while pendingSamples < frameSamples {
             switch jitter.pop() {
             case .buffering, .empty:
-                return
+                return false
             case .packet(let slot, let length):
                 jitter.withPayload(slot: slot, length: length) { decode($0) }
             case .lost:
@@ -662,6 +675,7 @@ public final class RTPSession {
             let rest = decodeScratch.baseAddress! + frameSamples
             decodeScratch.baseAddress!.update(from: rest, count: pendingSamples)
         }
+        return true
     }
 
     /// Decodes one packet's payload after the samples already waiting.
