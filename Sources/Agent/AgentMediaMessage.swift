@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The common agent message — `media` with a base64 payload — read without Foundation: no `Data`, no
 /// `JSONDecoder`, no allocation, one pass over the bytes.
 ///
@@ -15,15 +21,16 @@ enum AgentMediaMessage {
         var isMedia = false
         var payload: Range<Int>?
         let complete = reader.object { key, reader in
-            if key.elementsEqual("event".utf8) {
+            if equals(key, "event") {
                 guard let value = reader.plainString() else { return false }
-                isMedia = value.elementsEqual("media".utf8)
+                isMedia = equals(value, "media")
                 return true
             }
-            if key.elementsEqual("media".utf8) {
+            if equals(key, "media") {
                 return reader.object { key, reader in
-                    guard key.elementsEqual("payload".utf8) else { return reader.skipValue() }
-                    guard let range = reader.plainStringRange() else { return false }
+                    guard equals(key, "payload") else { return reader.skipValue() }
+                    // Any escape or control character in it fails the base64 decoding below.
+                    guard let range = reader.stringRangeToQuote() else { return false }
                     payload = range
                     return true
                 }
@@ -32,6 +39,10 @@ enum AgentMediaMessage {
         }
         guard complete, reader.atEndIgnoringWhitespace(), isMedia, let payload else { return nil }
         return Base64.decode(UnsafeRawBufferPointer(rebasing: bytes[payload]), into: output)
+    }
+
+    private static func equals(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        bytes.count == literal.utf8CodeUnitCount && memcmp(bytes.baseAddress!, literal.utf8Start, bytes.count) == 0
     }
 
     /// A cursor over JSON text; every method returns false/nil on anything it does not take.
@@ -83,6 +94,16 @@ enum AgentMediaMessage {
                 index += 1
             }
             return nil
+        }
+
+        /// A string's content up to the next quote, unchecked (found by `memchr`): for the payload, whose decoding
+        /// refuses every byte that is not base64, a backslash included.
+        mutating func stringRangeToQuote() -> Range<Int>? {
+            guard consume(UInt8(ascii: "\"")), index < bytes.count,
+                  let quote = memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "\"")), bytes.count - index) else { return nil }
+            let start = index
+            index = bytes.baseAddress!.distance(to: UnsafeRawPointer(quote)) + 1
+            return start..<(index - 1)
         }
 
         mutating func plainString() -> UnsafeRawBufferPointer? {
@@ -152,31 +173,39 @@ enum Base64 {
         if text[text.count - 2] == UInt8(ascii: "=") { padding += 1 }
         let count = text.count / 4 * 3 - padding
         guard count <= output.count else { return nil }
-        var o = 0
-        var i = 0
-        while i < text.count {
-            let last = i + 4 == text.count
-            let a = value(text[i]), b = value(text[i + 1])
-            let c = last && padding == 2 ? 0 : value(text[i + 2])
-            let d = last && padding >= 1 ? 0 : value(text[i + 3])
+        return values.withUnsafeBufferPointer { values in
+            var o = 0
+            var i = 0
+            // Every group but the last has no padding.
+            while i + 4 < text.count {
+                let a = UInt32(values[Int(text[i])]), b = UInt32(values[Int(text[i + 1])])
+                let c = UInt32(values[Int(text[i + 2])]), d = UInt32(values[Int(text[i + 3])])
+                guard a | b | c | d < 64 else { return nil }
+                let v = a << 18 | b << 12 | c << 6 | d
+                output[o] = UInt8(truncatingIfNeeded: v >> 16)
+                output[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                output[o + 2] = UInt8(truncatingIfNeeded: v)
+                o += 3
+                i += 4
+            }
+            let a = UInt32(values[Int(text[i])]), b = UInt32(values[Int(text[i + 1])])
+            let c = padding == 2 ? 0 : UInt32(values[Int(text[i + 2])])
+            let d = padding >= 1 ? 0 : UInt32(values[Int(text[i + 3])])
             guard a | b | c | d < 64 else { return nil }
             let v = a << 18 | b << 12 | c << 6 | d
             output[o] = UInt8(truncatingIfNeeded: v >> 16)
             if o + 1 < count { output[o + 1] = UInt8(truncatingIfNeeded: v >> 8) }
             if o + 2 < count { output[o + 2] = UInt8(truncatingIfNeeded: v) }
-            o += 3
-            i += 4
+            return count
         }
-        return count
     }
 
-    /// The 6-bit value of a base64 character; 0xFF for anything else.
-    @inline(__always)
-    private static func value(_ character: UInt8) -> UInt32 {
-        switch character {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): UInt32(character - UInt8(ascii: "A"))
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): UInt32(character - UInt8(ascii: "a") + 26)
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(character - UInt8(ascii: "0") + 52)
+    /// The 6-bit value of each byte as a base64 character; 0xFF for the bytes that are not.
+    private static let values: [UInt8] = (0...255).map { byte -> UInt8 in
+        switch UInt8(byte) {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): UInt8(byte) - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): UInt8(byte) - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt8(byte) - UInt8(ascii: "0") + 52
         case UInt8(ascii: "+"): 62
         case UInt8(ascii: "/"): 63
         default: 0xFF

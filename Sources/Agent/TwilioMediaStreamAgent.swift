@@ -397,7 +397,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
         switch frame.opcode {
         case .text:
             let data = frame.unmaskedData
-            guard isValidUTF8(data.readableBytesView) else {
+            guard isValidUTF8(data) else {
                 self.finish(
                     .failed(.failedMidCall("agent sent a text frame that is not UTF-8")),
                     closeCode: .dataInconsistentWithMessage,
@@ -588,8 +588,23 @@ public final class TwilioMediaStreamAgent: CallAgent {
 @available(*, unavailable)
 extension TwilioMediaStreamAgent: Sendable {}
 
-private func isValidUTF8(_ bytes: ByteBufferView) -> Bool {
-    var iterator = bytes.makeIterator()
+private func isValidUTF8(_ buffer: ByteBuffer) -> Bool {
+    // Agent messages are nearly always ASCII: check that eight bytes at a time, and decode only when it fails.
+    let isASCII = buffer.withUnsafeReadableBytes { bytes in
+        var high: UInt64 = 0
+        var i = 0
+        while i + 8 <= bytes.count {
+            high |= bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < bytes.count {
+            high |= UInt64(bytes[i])
+            i += 1
+        }
+        return high & 0x8080_8080_8080_8080 == 0
+    }
+    if isASCII { return true }
+    var iterator = buffer.readableBytesView.makeIterator()
     var decoder = UTF8()
     while true {
         switch decoder.decode(&iterator) {

@@ -127,6 +127,12 @@ public struct MediaLatencySnapshot: Sendable, Equatable {
         histogram(segment, codec).reduce(0, +)
     }
 
+    /// How many durations were longer than `microseconds` (to bucket precision).
+    public func count(over microseconds: Int, _ segment: MediaPathSegment, _ codec: MediaLatencyCodec) -> UInt64 {
+        let first = MediaLatencyRecorder.bucket(microseconds: UInt64(microseconds)) + 1
+        return histogram(segment, codec).dropFirst(first).reduce(0, +)
+    }
+
     /// The smallest bucket bound (µs) at or below which `fraction` of the durations lie; nil with no data.
     public func percentile(_ fraction: Double, _ segment: MediaPathSegment, _ codec: MediaLatencyCodec) -> Int? {
         let histogram = histogram(segment, codec)

@@ -16,13 +16,15 @@ import NIOWebSocket
 enum EchoAgentServer {
     static let lateAfterNanoseconds: Int64 = 60_000_000
 
-    static func run(threads: Int) throws {
+    /// - Parameter escaping: echo every `media` message with an escaped extra member in front, which the gateway's
+    ///   fast reader leaves to its general JSON path: the cost of that path, for comparison.
+    static func run(threads: Int, escaping: Bool) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: 1 << 20,
             shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
             upgradePipelineHandler: { channel, _ in
-                channel.pipeline.addHandler(EchoHandler())
+                channel.pipeline.addHandler(EchoHandler(escaping: escaping))
             }
         )
         let channel = try ServerBootstrap(group: group)
@@ -46,12 +48,17 @@ private final class EchoHandler: ChannelInboundHandler {
     typealias OutboundOut = WebSocketFrame
 
     private static let mediaPrefix = Array(#"{"event":"media""#.utf8)
+    private static let escapedMember = Array(#"{"x":"\/","#.utf8)
+
+    private let escaping: Bool
 
     private var frames = 0
     private var late = 0
     private var firstArrival: Int64 = 0
     /// Smallest (arrival − slot) seen: the stream's own fixed offset.
     private var baseline = Int64.max
+
+    init(escaping: Bool) { self.escaping = escaping }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
@@ -60,6 +67,13 @@ private final class EchoHandler: ChannelInboundHandler {
             let text = frame.unmaskedData
             guard text.readableBytesView.starts(with: Self.mediaPrefix) else { return }
             self.count(arrival: Int64(NIODeadline.now().uptimeNanoseconds))
+            if self.escaping {
+                var escaped = context.channel.allocator.buffer(capacity: text.readableBytes + Self.escapedMember.count)
+                escaped.writeBytes(Self.escapedMember)
+                escaped.writeImmutableBuffer(text.getSlice(at: text.readerIndex + 1, length: text.readableBytes - 1)!)
+                context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: escaped)), promise: nil)
+                return
+            }
             context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: text)), promise: nil)
         case .ping:
             context.writeAndFlush(

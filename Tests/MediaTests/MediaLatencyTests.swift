@@ -28,6 +28,8 @@ import Testing
         #expect(snapshot.percentile(0.99, .rtpSent, .opus) == 1)
         #expect((5000...5400).contains(snapshot.percentile(1, .rtpSent, .opus) ?? 0))
         #expect(snapshot.percentile(0.5, .rtpSent, .g711) == nil)
+        #expect(snapshot.count(over: 1000, .rtpSent, .opus) == 1)
+        #expect(snapshot.count(over: 20_000, .rtpSent, .opus) == 0)
         #expect(recorder.snapshot().count(.rtpSent, .opus) == 0)
     }
 }
