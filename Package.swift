@@ -39,6 +39,7 @@ let package = Package(
             name: "SIP",
             dependencies: [
                 "CSofiaSIP", "SofiaShim",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -55,10 +56,22 @@ let package = Package(
             name: "Agent",
             dependencies: [
                 "Media", "SecureCapture",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The embedded agent's call-flow language: the flow model, its pure state machine, espeak-ng speech, the agent.
+        .target(
+            name: "CallFlow",
+            dependencies: [
+                "Agent", "Media",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -78,7 +91,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "SIP", "Media", "Agent", "Identity", "Compliance", "SecureCapture",
+                "SIP", "Media", "Agent", "CallFlow", "Identity", "Compliance", "SecureCapture",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -102,7 +115,7 @@ let package = Package(
         .target(
             name: "AdminAPI",
             dependencies: [
-                "Gateway", "Media",
+                "Gateway", "Media", "Compliance",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -169,12 +182,19 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "TrunklineTestSupport"]),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "SecureCapture", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio")]
+            dependencies: [
+                "Agent", "CallFlow", "SecureCapture", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Identity", "Compliance"]),
+        .testTarget(
+            name: "FlowEngineTests",
+            dependencies: ["CallFlow", "Agent", "Media", "TrunklineTestSupport", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "CallFlow", "Identity", "Compliance"]),
         .testTarget(
             name: "AdminAPITests",
-            dependencies: ["AdminAPI", "Gateway", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["AdminAPI", "Gateway", "Compliance", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(
             name: "IdentityTests",

@@ -11,7 +11,8 @@ packages=(
     libspeexdsp-dev       # resampling for wideband agent audio
     libssl-dev
     sip-tester            # sipp: the caller in tests and the README
-    espeak-ng sox         # prompt generation (scripts/make-prompts.sh)
+    espeak-ng             # a call flow's `say` (text to speech at run time); prompt generation
+    sox                   # prompt generation (scripts/make-prompts.sh)
     secsipidx             # STIR/SHAKEN peer in the Identity tests
     postgresql            # shared compliance store; the Compliance tests start their own server
     baresip               # softphone in the Opus and SRTP end-to-end tests

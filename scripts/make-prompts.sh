@@ -22,4 +22,9 @@ say digit-a "A"
 say digit-b "B"
 say digit-c "C"
 say digit-d "D"
+# The tone before a flow's `record` step (flows/demo.yaml): 0.4 s at 1 kHz.
+sox -n -r 8000 -c 1 -b 16 -e signed-integer "$out/beep.wav" synth 0.4 sine 1000 vol 0.5
+# Campaign calls (compliance.disclosure): a placeholder to replace with the seller's own wording, reviewed by counsel.
+say disclosure "Automated call from Example Seller, 5 5 5, 2 3 4, 0 0 0 0. Press 9 to stop these calls."
+say opt-out "You will not be called again. Goodbye."
 echo "prompts written to $out/"

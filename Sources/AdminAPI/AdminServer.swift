@@ -26,10 +26,13 @@ public struct AdminServer: Sendable {
     let configuration: Configuration
     let gateway: Gateway
     let logger: Logger
+    /// Campaigns run in this process, when `compliance:` is configured.
+    let campaigns: CampaignManager?
 
-    public init(configuration: Configuration, gateway: Gateway, logger: Logger) {
+    public init(configuration: Configuration, gateway: Gateway, campaigns: CampaignManager? = nil, logger: Logger) {
         self.configuration = configuration
         self.gateway = gateway
+        self.campaigns = campaigns
         self.logger = logger
     }
 
@@ -54,6 +57,7 @@ public struct AdminServer: Sendable {
         router.get("/v1/media/latency") { request, _ in
             MediaLatencyReport(try await gateway.mediaLatency(reset: request.uri.queryParameters["reset"] == "true"))
         }
+        addCampaignRoutes(to: router)
         let calls = router.group("/2010-04-01/Accounts/:account/Calls")
         calls.get(":call") { request, context in
             let sid = try authorize(request, context)
@@ -121,7 +125,7 @@ public struct AdminServer: Sendable {
 
 extension AdminServer {
     /// HTTP Basic with the account sid as user and the auth token as password, as Twilio's REST API.
-    fileprivate func checkCredentials(_ request: Request) throws {
+    func checkCredentials(_ request: Request) throws {
         guard let credentials = BasicCredentials(request.headers[.authorization]),
               credentials.username == gateway.accountSid,
               configuration.authToken.map({ credentials.password == $0 }) ?? true else {

@@ -74,6 +74,13 @@ public protocol AgentCallControl: AnyObject {
     func agentStartSecureCapture(_ options: SecureCaptureOptions) throws
     /// Ends secure capture; what was captured is discarded. Throws when no capture is active.
     func agentStopSecureCapture() throws
+    /// Transfers the call to a human (REFER, or a call the gateway places and bridges), or connects / cancels an
+    /// attended one; progress comes back through `CallAgent.transfer`. Throws with a reason the agent can be told
+    /// (bad target or header, a transfer already under way, nothing to connect).
+    func agentTransfer(_ command: TransferCommand) throws
+    /// The callee asked not to be called again (campaign calls): the gateway revokes the number's consent, then
+    /// answers with `CallAgent.optOut`. Throws when the call carries no campaign consent.
+    func agentOptOut(reason: String) throws
 }
 
 /// An agent serving one call: the remote Twilio-Media-Streams client or an embedded agent.
@@ -94,9 +101,17 @@ public protocol CallAgent: AnyObject {
     func stop(reason: String)
     /// Secure capture progress: started, `*` per key (a count, never the key), the result.
     func secureCapture(_ update: SecureCaptureUpdate)
+    /// Transfer progress: accepted, trying, ringing, answered, then completed, failed or cancelled.
+    func transfer(_ update: TransferUpdate)
+    /// An opt-out (the callee's key or the agent's request) has been stored, or could not be.
+    func optOut(_ update: OptOutUpdate)
 }
 
 extension CallAgent {
     /// Agents that never start a capture (the scripted demo) have nothing to do with its progress.
     public func secureCapture(_ update: SecureCaptureUpdate) {}
+    /// Agents that never transfer have nothing to do with its progress.
+    public func transfer(_ update: TransferUpdate) {}
+    /// The scripted demo never hears of opt-outs (the gateway's confirmation prompt speaks to the callee).
+    public func optOut(_ update: OptOutUpdate) {}
 }

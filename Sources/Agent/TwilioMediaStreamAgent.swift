@@ -24,7 +24,8 @@ import SecureCapture
 /// `agentHangUp(reason: "agent closed the stream")`.
 ///
 /// Outcomes, each reported at most once and never after `stop(reason:)`:
-/// - connect refused, upgrade rejected, or no open WebSocket within `connectTimeout` → `agentFailed(.unreachable)`;
+/// - connect refused, upgrade rejected, or no open WebSocket within the policy's timeout, on every attempt the
+///   `AgentConnectPolicy` allows → `agentFailed(.unreachable)`;
 /// - close frame or TCP FIN from the agent after the stream opened → `agentHangUp`;
 /// - socket error or protocol violation (oversized frame, non-UTF-8 text) → `agentFailed(.failedMidCall)`.
 public final class TwilioMediaStreamAgent: CallAgent {
@@ -45,8 +46,12 @@ public final class TwilioMediaStreamAgent: CallAgent {
     /// Agent messages ignored: not JSON, unknown event, or missing fields.
     public private(set) var ignoredAgentMessages = 0
 
+    /// Connection attempts made so far (1 once `start` ran; more after retries), for the call record.
+    public private(set) var connectAttempts = 0
+
     private var logger: Logger
-    private let connectTimeout: TimeAmount
+    private let connectPolicy: AgentConnectPolicy
+    private let authorization: AgentAuthorization?
 
     // All fields below: protected by the event loop thread.
     private var state: State = .idle { didSet { self.eventLoop.assertInEventLoop() } }
@@ -74,6 +79,8 @@ public final class TwilioMediaStreamAgent: CallAgent {
         case idle
         /// TCP connect and HTTP upgrade under way; `channel` is known once the TCP connect succeeded.
         case connecting(channel: Channel?, deadline: Scheduled<Void>)
+        /// An attempt failed; the next one starts when `retry` fires.
+        case waitingToRetry(retry: Scheduled<Void>)
         case streaming(TwilioStreamHandler)
         /// Stopped, failed or hung up: nothing more is sent or reported.
         case finished
@@ -85,15 +92,18 @@ public final class TwilioMediaStreamAgent: CallAgent {
     ///   - url: the agent's `ws://` URL.
     ///   - eventLoop: the call's loop; the socket is created on it and every method must be called on it.
     ///   - logger: logs with `stream_sid` added; no media content and no digits are logged.
-    ///   - connectTimeout: limit for TCP connect plus WebSocket upgrade.
+    ///   - connect: limit for TCP connect plus WebSocket upgrade, and how many attempts with what backoff.
+    ///   - authorization: credentials for the upgrade request (bearer token or Twilio signature), if the route has any.
     ///   - mediaFormat: μ-law at 8 kHz (Twilio) or 16-bit PCM at a wideband rate; caller audio must come at its rate.
     public init(
-        url: AgentURL, eventLoop: EventLoop, logger: Logger, connectTimeout: TimeAmount, mediaFormat: AgentMediaFormat = .muLaw
+        url: AgentURL, eventLoop: EventLoop, logger: Logger, connect: AgentConnectPolicy,
+        authorization: AgentAuthorization? = nil, mediaFormat: AgentMediaFormat = .muLaw
     ) {
         self.url = url
         self.mediaFormat = mediaFormat
         self.eventLoop = eventLoop
-        self.connectTimeout = connectTimeout
+        self.connectPolicy = connect
+        self.authorization = authorization
         self.streamSid = TwilioIdentifier.make(prefix: "MZ")
         self.logger = logger
         self.logger[metadataKey: "stream_sid"] = "\(self.streamSid)"
@@ -111,27 +121,61 @@ public final class TwilioMediaStreamAgent: CallAgent {
         self.context = context
         self.control = control
         self.logger[metadataKey: "call_sid"] = "\(context.callSid)"
+        self.connect()
+    }
 
+    /// One attempt: TCP connect and upgrade under its own deadline. Events of an earlier attempt's channel carry
+    /// that attempt's number and are ignored.
+    private func connect() {
+        self.connectAttempts += 1
+        let attempt = self.connectAttempts
         let box = NIOLoopBound(self, eventLoop: self.eventLoop)
-        let timeout = self.connectTimeout
+        let timeout = self.connectPolicy.timeout
         let deadline = self.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
-            box.value.processConnectDeadline(timeout)
+            box.value.processConnectDeadline(timeout, attempt: attempt)
         }
         self.state = .connecting(channel: nil, deadline: deadline)
-        self.logger.debug("connecting to agent", metadata: ["url": "\(self.url)"])
+        self.logger.debug("connecting to agent", metadata: ["url": "\(self.url)", "attempt": "\(attempt)"])
 
         let url = self.url
+        let headers = self.authorization?.headers(for: url) ?? []
         ClientBootstrap(group: self.eventLoop)
             .connectTimeout(timeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.configureHandshake(channel: channel, url: url, agent: box)
+                    try Self.configureHandshake(channel: channel, url: url, headers: headers, attempt: attempt, agent: box)
                 }
             }
             .connect(host: url.host, port: url.port)
             .assumeIsolated()
-            .whenComplete { result in box.value.processConnectResult(result) }
+            .whenComplete { result in box.value.processConnectResult(result, attempt: attempt) }
+    }
+
+    /// An attempt failed: retry after the backoff while the policy allows and another attempt may help, else
+    /// report the agent unreachable.
+    private func attemptFailed(_ detail: String, retryable: Bool = true) {
+        guard case .connecting(let channel, let deadline) = self.state else { return }
+        guard retryable, self.connectAttempts < self.connectPolicy.attempts else {
+            let attempts = self.connectAttempts
+            self.finish(.failed(.unreachable(attempts > 1 ? "\(detail) (attempt \(attempts) of \(attempts))" : detail)))
+            return
+        }
+        let backoff = self.connectPolicy.backoff(before: self.connectAttempts + 1)
+        self.logger.info("agent connection failed; retrying", metadata: [
+            "attempt": "\(self.connectAttempts)", "reason": "\(detail)", "backoff_ms": "\(backoff.nanoseconds / 1_000_000)",
+        ])
+        let box = NIOLoopBound(self, eventLoop: self.eventLoop)
+        let retry = self.eventLoop.assumeIsolated().scheduleTask(in: backoff) { box.value.processRetryDue() }
+        // First, so the events that closing the channel fires find this attempt over.
+        self.state = .waitingToRetry(retry: retry)
+        deadline.cancel()
+        channel?.close(promise: nil)
+    }
+
+    private func processRetryDue() {
+        guard case .waitingToRetry = self.state else { return }
+        self.connect()
     }
 
     /// Sends one `media` message: the samples as μ-law, `chunk` counting sent messages from 1, `timestamp` the
@@ -141,7 +185,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
     public func callerAudio(_ samples: UnsafeBufferPointer<Int16>) {
         self.eventLoop.assertInEventLoop()
         guard case .streaming(let handler) = self.state else {
-            if case .connecting = self.state { self.droppedBeforeOpen += 1 }
+            if self.isConnecting { self.droppedBeforeOpen += 1 }
             return
         }
         let timestampMs = self.samplesStreamed * 1000 / self.mediaFormat.sampleRate
@@ -180,7 +224,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
     public func callerDigit(_ digit: Character) {
         self.eventLoop.assertInEventLoop()
         guard case .streaming = self.state else {
-            if case .connecting = self.state { self.droppedBeforeOpen += 1 }
+            if self.isConnecting { self.droppedBeforeOpen += 1 }
             return
         }
         self.sendText { buffer, sequenceNumber, streamSid in
@@ -198,12 +242,26 @@ public final class TwilioMediaStreamAgent: CallAgent {
 
     public func secureCapture(_ update: SecureCaptureUpdate) {
         self.eventLoop.assertInEventLoop()
-        if case .connecting = self.state {
+        if self.isConnecting {
             if self.earlyCaptureUpdates.count < Self.maxEarlyCaptureUpdates { self.earlyCaptureUpdates.append(update) }
             return
         }
         self.sendText { buffer, sequenceNumber, streamSid in
             TwilioStreamMessage.writeSecureCapture(into: &buffer, sequenceNumber: sequenceNumber, update: update, streamSid: streamSid)
+        }
+    }
+
+    public func transfer(_ update: TransferUpdate) {
+        self.eventLoop.assertInEventLoop()
+        self.sendText { buffer, sequenceNumber, streamSid in
+            TwilioStreamMessage.writeTransfer(into: &buffer, sequenceNumber: sequenceNumber, update: update, streamSid: streamSid)
+        }
+    }
+
+    public func optOut(_ update: OptOutUpdate) {
+        self.eventLoop.assertInEventLoop()
+        self.sendText { buffer, sequenceNumber, streamSid in
+            TwilioStreamMessage.writeOptOut(into: &buffer, sequenceNumber: sequenceNumber, update: update, streamSid: streamSid)
         }
     }
 
@@ -219,6 +277,11 @@ public final class TwilioMediaStreamAgent: CallAgent {
             self.control = nil
             deadline.cancel()
             channel?.close(promise: nil)
+        case .waitingToRetry(let retry):
+            self.logger.debug("stopped while waiting to retry", metadata: ["reason": "\(reason)"])
+            self.state = .finished
+            self.control = nil
+            retry.cancel()
         case .streaming(let handler):
             self.logger.debug("stopping stream", metadata: ["reason": "\(reason)"])
             if let context = self.context {
@@ -233,6 +296,14 @@ public final class TwilioMediaStreamAgent: CallAgent {
             self.control = nil
             self.pendingMarks.removeAll()
             handler.closeGracefully(code: .normalClosure)
+        }
+    }
+
+    /// Connecting, or waiting between attempts: the stream is not open yet.
+    private var isConnecting: Bool {
+        switch self.state {
+        case .connecting, .waitingToRetry: true
+        case .idle, .streaming, .finished: false
         }
     }
 
@@ -296,6 +367,8 @@ public final class TwilioMediaStreamAgent: CallAgent {
         case .connecting(let channel, let deadline):
             deadline.cancel()
             channel?.close(promise: nil)
+        case .waitingToRetry(let retry):
+            retry.cancel()
         case .streaming(let handler):
             if let closeCode, closeNow {
                 handler.sendCloseAndClose(code: closeCode)
@@ -320,34 +393,35 @@ public final class TwilioMediaStreamAgent: CallAgent {
 
     // MARK: - Events from the network (process*)
 
-    private func processConnectDeadline(_ timeout: TimeAmount) {
-        guard case .connecting = self.state else { return }
+    private func processConnectDeadline(_ timeout: TimeAmount, attempt: Int) {
+        guard case .connecting = self.state, attempt == self.connectAttempts else { return }
         let ms = timeout.nanoseconds / 1_000_000
-        self.finish(.failed(.unreachable("no WebSocket to \(self.url) within \(ms) ms")))
+        self.attemptFailed("no WebSocket to \(self.url) within \(ms) ms")
     }
 
-    private func processConnectResult(_ result: Result<Channel, Error>) {
+    private func processConnectResult(_ result: Result<Channel, Error>, attempt: Int) {
         switch (result, self.state) {
-        case (.success(let channel), .connecting(_, let deadline)):
+        case (.success(let channel), .connecting(_, let deadline)) where attempt == self.connectAttempts:
             self.state = .connecting(channel: channel, deadline: deadline)
         case (.success(let channel), _):
-            channel.close(promise: nil)  // stopped or timed out meanwhile
-        case (.failure(let error), .connecting):
-            self.finish(.failed(.unreachable("connect to \(self.url.hostHeader) failed: \(error)")))
+            channel.close(promise: nil)  // stopped, timed out or superseded meanwhile
+        case (.failure(let error), .connecting) where attempt == self.connectAttempts:
+            self.attemptFailed("connect to \(self.url.hostHeader) failed: \(error)")
         case (.failure, _):
             break
         }
     }
 
-    fileprivate func processUpgradeRejected(_ head: HTTPResponseHead) {
-        guard case .connecting = self.state else { return }
-        self.finish(
-            .failed(.unreachable("WebSocket upgrade to \(self.url) rejected: HTTP \(head.status.code) \(head.status.reasonPhrase)"))
-        )
+    fileprivate func processUpgradeRejected(_ head: HTTPResponseHead, attempt: Int) {
+        guard case .connecting = self.state, attempt == self.connectAttempts else { return }
+        // A 4xx is this request refused (path, credentials): asking again the same way cannot help.
+        self.attemptFailed(
+            "WebSocket upgrade to \(self.url) rejected: HTTP \(head.status.code) \(head.status.reasonPhrase)",
+            retryable: !(400..<500).contains(Int(head.status.code)))
     }
 
-    fileprivate func processStreamOpened(_ handler: TwilioStreamHandler) {
-        guard case .connecting(_, let deadline) = self.state else {
+    fileprivate func processStreamOpened(_ handler: TwilioStreamHandler, attempt: Int) {
+        guard case .connecting(_, let deadline) = self.state, attempt == self.connectAttempts else {
             handler.close()
             return
         }
@@ -357,13 +431,14 @@ public final class TwilioMediaStreamAgent: CallAgent {
         self.sendOpeningMessages(handler)
     }
 
-    fileprivate func processError(_ error: Error) {
+    fileprivate func processError(_ error: Error, attempt: Int) {
+        guard attempt == self.connectAttempts else { return }
         switch self.state {
         case .connecting:
-            self.finish(.failed(.unreachable("WebSocket handshake with \(self.url) failed: \(error)")))
+            self.attemptFailed("WebSocket handshake with \(self.url) failed: \(error)")
         case .streaming:
             self.finish(.failed(.failedMidCall("\(error)")), closeCode: Self.closeCode(for: error), closeNow: true)
-        case .idle, .finished:
+        case .idle, .waitingToRetry, .finished:
             break
         }
     }
@@ -381,13 +456,14 @@ public final class TwilioMediaStreamAgent: CallAgent {
         }
     }
 
-    fileprivate func processChannelInactive() {
+    fileprivate func processChannelInactive(attempt: Int) {
+        guard attempt == self.connectAttempts else { return }
         switch self.state {
         case .connecting:
-            self.finish(.failed(.unreachable("\(self.url) closed the connection during the WebSocket handshake")))
+            self.attemptFailed("\(self.url) closed the connection during the WebSocket handshake")
         case .streaming:
             self.finish(.hangUp("agent closed the stream"))
-        case .idle, .finished:
+        case .idle, .waitingToRetry, .finished:
             break
         }
     }
@@ -486,6 +562,19 @@ public final class TwilioMediaStreamAgent: CallAgent {
             } catch {
                 self.sendError(about: "stopSecureCapture", message: "\(error)")
             }
+        case "transfer":
+            do {
+                guard let transfer = message.transfer else { throw AgentRequestError("transfer without a transfer object") }
+                try self.control?.agentTransfer(try transfer.command())
+            } catch {
+                self.sendError(about: "transfer", message: "\(error)")
+            }
+        case "optOut":
+            do {
+                try self.control?.agentOptOut(reason: message.optOut?.reason.map { String($0.prefix(200)) } ?? "agent reported an opt-out")
+            } catch {
+                self.sendError(about: "optOut", message: "\(error)")
+            }
         default:
             self.ignore("unknown event")
         }
@@ -550,11 +639,12 @@ public final class TwilioMediaStreamAgent: CallAgent {
     // MARK: - Pipeline
 
     private static func configureHandshake(
-        channel: Channel, url: AgentURL, agent: NIOLoopBound<TwilioMediaStreamAgent>
+        channel: Channel, url: AgentURL, headers: [(name: String, value: String)], attempt: Int,
+        agent: NIOLoopBound<TwilioMediaStreamAgent>
     ) throws {
         let requestEncoder = HTTPRequestEncoder()
         let responseDecoder = ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
-        let handshake = TwilioHandshakeHandler(url: url, agent: agent.value)
+        let handshake = TwilioHandshakeHandler(url: url, headers: headers, attempt: attempt, agent: agent.value)
         let upgrader = NIOWebSocketClientUpgrader(
             maxFrameSize: maxInboundMessageSize,
             automaticErrorHandling: false,  // the stream handler answers protocol errors, after reporting them
@@ -570,9 +660,9 @@ public final class TwilioMediaStreamAgent: CallAgent {
                             maxAccumulatedFrameSize: maxInboundMessageSize
                         )
                     )
-                    let stream = TwilioStreamHandler(agent: agent.value, rawWriter: rawWriter)
+                    let stream = TwilioStreamHandler(agent: agent.value, rawWriter: rawWriter, attempt: attempt)
                     try sync.addHandler(stream)
-                    agent.value.processStreamOpened(stream)
+                    agent.value.processStreamOpened(stream, attempt: attempt)
                 }
             }
         )
@@ -620,6 +710,7 @@ private struct AgentMessage: Decodable {
     struct Media: Decodable { var payload: String? }
     struct Mark: Decodable { var name: String? }
     struct Hangup: Decodable { var reason: String? }
+    struct OptOut: Decodable { var reason: String? }
     struct SendDigits: Decodable { var digits: String? }
     /// `startSecureCapture` options; absent fields keep `SecureCaptureOptions`' defaults.
     struct SecureCapture: Decodable {
@@ -647,12 +738,55 @@ private struct AgentMessage: Decodable {
             return options
         }
     }
+    /// `transfer`: a new transfer (`target`, optional `headers`, `mode`, `agent`), or `action` connect / cancel.
+    struct Transfer: Decodable {
+        var target: String?
+        var headers: [String: String]?
+        var mode: String?
+        /// `leave` (default) or `listen`: what the agent does once the caller is bridged to the human.
+        var agent: String?
+        var action: String?
+
+        func command() throws(AgentRequestError) -> TransferCommand {
+            switch action {
+            case "connect": return .connect
+            case "cancel": return .cancel
+            case nil: break
+            case let other?: throw AgentRequestError("unknown transfer action '\(other.prefix(40))' (connect, cancel)")
+            }
+            guard let target, !target.isEmpty else { throw AgentRequestError("transfer without a target") }
+            var transferMode = TransferMode.blind
+            if let mode {
+                guard let known = TransferMode(rawValue: mode) else {
+                    throw AgentRequestError("unknown transfer mode '\(mode.prefix(40))' (blind, bridge, attended)")
+                }
+                transferMode = known
+            }
+            let agentStays: Bool
+            switch agent {
+            case nil, "leave": agentStays = false
+            case "listen": agentStays = true
+            case let other?: throw AgentRequestError("unknown transfer agent '\(other.prefix(40))' (leave, listen)")
+            }
+            // Sorted: a JSON object has no order, and the headers should go out the same way every time.
+            let headers = (headers ?? [:]).sorted { $0.key < $1.key }.map { TransferHeader(name: $0.key, value: $0.value) }
+            return .start(TransferRequest(target: target, headers: headers, mode: transferMode, agentStays: agentStays))
+        }
+    }
     var event: String
     var media: Media?
     var mark: Mark?
     var hangup: Hangup?
     var sendDigits: SendDigits?
     var secureCapture: SecureCapture?
+    var transfer: Transfer?
+    var optOut: OptOut?
+}
+
+/// An agent request that cannot be read; its text goes back to the agent in an `error` event.
+struct AgentRequestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 // MARK: - Channel handlers
@@ -666,11 +800,16 @@ final class TwilioHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias OutboundOut = HTTPClientRequestPart
 
     private let url: AgentURL
+    /// Credentials for the route (never logged).
+    private let extraHeaders: [(name: String, value: String)]
+    private let attempt: Int
     private weak var agent: TwilioMediaStreamAgent?
     private var reported = false
 
-    init(url: AgentURL, agent: TwilioMediaStreamAgent) {
+    init(url: AgentURL, headers: [(name: String, value: String)], attempt: Int, agent: TwilioMediaStreamAgent) {
         self.url = url
+        self.extraHeaders = headers
+        self.attempt = attempt
         self.agent = agent
     }
 
@@ -679,6 +818,7 @@ final class TwilioHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandle
         headers.add(name: "Host", value: self.url.hostHeader)
         headers.add(name: "User-Agent", value: "Trunkline")
         headers.add(name: "Content-Length", value: "0")
+        for (name, value) in self.extraHeaders { headers.add(name: name, value: value) }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: self.url.path, headers: headers)
         context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
         context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
@@ -689,18 +829,18 @@ final class TwilioHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandle
         // Only a refused upgrade reaches here: on 101 the upgrade handler consumes the response and removes us.
         if case .head(let head) = Self.unwrapInboundIn(data), !self.reported {
             self.reported = true
-            self.agent?.processUpgradeRejected(head)
+            self.agent?.processUpgradeRejected(head, attempt: self.attempt)
             context.close(promise: nil)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        self.agent?.processError(error)
+        self.agent?.processError(error, attempt: self.attempt)
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.agent?.processChannelInactive()
+        self.agent?.processChannelInactive(attempt: self.attempt)
         context.fireChannelInactive()
     }
 }
@@ -738,12 +878,14 @@ final class TwilioStreamHandler: ChannelInboundHandler {
 
     private weak var agent: TwilioMediaStreamAgent?
     private let rawWriter: WebSocketRawFrameWriter
+    private let attempt: Int
     private var context: ChannelHandlerContext?
     private var closeSent = false
 
-    init(agent: TwilioMediaStreamAgent, rawWriter: WebSocketRawFrameWriter) {
+    init(agent: TwilioMediaStreamAgent, rawWriter: WebSocketRawFrameWriter, attempt: Int) {
         self.agent = agent
         self.rawWriter = rawWriter
+        self.attempt = attempt
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -809,12 +951,12 @@ final class TwilioStreamHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        self.agent?.processError(error)
+        self.agent?.processError(error, attempt: self.attempt)
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.agent?.processChannelInactive()
+        self.agent?.processChannelInactive(attempt: self.attempt)
         context.fireChannelInactive()
     }
 }

@@ -344,6 +344,25 @@ enum TwilioStreamMessage {
         buffer.writeStaticString("}}")
     }
 
+    /// Extension: transfer progress. Never carries the target's headers.
+    static func writeTransfer(into buffer: inout ByteBuffer, sequenceNumber: Int, update: TransferUpdate, streamSid: String) {
+        buffer.writeStaticString(#"{"event":"transfer","sequenceNumber":""#)
+        buffer.writeDecimal(sequenceNumber)
+        buffer.writeStaticString(#"","streamSid":"#)
+        buffer.writeJSONString(streamSid)
+        buffer.writeStaticString(#","transfer":{"status":"#)
+        buffer.writeJSONString(update.status.rawValue)
+        if let sipStatus = update.sipStatus {
+            buffer.writeStaticString(#","sipStatus":"#)
+            buffer.writeDecimal(sipStatus)
+        }
+        if let reason = update.reason {
+            buffer.writeStaticString(#","reason":"#)
+            buffer.writeJSONString(reason)
+        }
+        buffer.writeStaticString("}}")
+    }
+
     static func writeStop(
         into buffer: inout ByteBuffer, sequenceNumber: Int, accountSid: String, callSid: String, streamSid: String
     ) {

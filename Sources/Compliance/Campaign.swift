@@ -149,6 +149,13 @@ extension ComplianceStore {
         return try Campaign(row: row)
     }
 
+    /// The campaigns in `state`, by name: what a restarted gateway resumes.
+    public func campaignIDs(in state: CampaignState) async throws -> [String] {
+        try await database.transaction { sql in
+            try await sql.query("SELECT id FROM campaigns WHERE state = ? ORDER BY id", .text(state.rawValue)).map { try $0.string("id") }
+        }
+    }
+
     /// Pause, resume (`running`) or stop; a stopped campaign stays stopped.
     public func setCampaignState(_ id: String, _ state: CampaignState) async throws {
         try await database.transaction { sql in

@@ -54,7 +54,7 @@ public actor CampaignRunner {
     /// attempts first, then ticks once a second (sleeping until the next due contact when idle). Calls run
     /// concurrently with the ticks; `run` returns after the last one is recorded.
     public func run() async throws {
-        let recovered = try await store.recoverInterruptedAttempts(instance: instance)
+        let recovered = try await store.recoverInterruptedAttempts(instance: instance, campaignID: campaignID)
         if recovered > 0 { logger.warning("closed interrupted attempts after restart", metadata: ["count": "\(recovered)", "campaign": "\(campaignID)"]) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             while true {

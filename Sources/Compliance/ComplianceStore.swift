@@ -57,11 +57,13 @@ public final class ComplianceStore: Sendable {
         try await database.transaction { [ledger] sql in try await ledger.checkpointHead(at: now, in: sql) }
     }
 
-    /// Records that a disclosure (legal identification, opt-out instructions, recording notice) was played.
-    public func recordDisclosure(number: PhoneNumber, attemptID: String?, prompt: String) async throws {
+    /// Records that a disclosure (legal identification, opt-out instructions, recording notice) has played on a
+    /// campaign call.
+    public func recordDisclosure(number: PhoneNumber, campaignID: String?, attemptID: String?, callSid: String, prompt: String) async throws {
         let now = clock.seconds
         try await database.transaction { [ledger] sql in
-            var fields = ["prompt": prompt]
+            var fields = ["prompt": prompt, "call_sid": callSid]
+            fields["campaign_id"] = campaignID
             fields["attempt_id"] = attemptID
             try await ledger.append(.disclosurePlayed, number: number.e164, fields: fields, at: now, in: sql)
         }

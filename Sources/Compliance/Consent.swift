@@ -129,7 +129,7 @@ extension ComplianceStore {
     /// Revokes every active consent of `number` and puts it on the internal DNC list, at once: the next gate
     /// decision sees it. Returns the revoked consent ids.
     @discardableResult
-    public func revokeConsent(number: PhoneNumber, source: RevocationSource, detail: String? = nil) async throws -> [String] {
+    public func revokeConsent(number: PhoneNumber, source: RevocationSource, detail: String? = nil, callSid: String? = nil) async throws -> [String] {
         let now = clock.seconds
         return try await database.transaction { [ledger] sql in
             let revoked = try await sql.query(
@@ -138,6 +138,7 @@ extension ComplianceStore {
             ).map { try $0.string("id") }.sorted()
             var fields = ["source": source.rawValue, "consent_ids": revoked.joined(separator: ",")]
             fields["detail"] = detail
+            fields["call_sid"] = callSid
             try await ledger.append(.consentRevoked, number: number.e164, fields: fields, at: now, in: sql)
             try await Self.addInternalDNC(number, source: "revocation:\(source.rawValue)", at: now, ledger: ledger, in: sql)
             return revoked

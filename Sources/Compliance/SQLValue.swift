@@ -47,10 +47,14 @@ public struct SQLRow: Sendable {
 /// A fault of the store itself (not a compliance verdict, which is a value).
 public struct StoreError: Error, CustomStringConvertible {
     public let description: String
+    /// Bad input (a name, a value): the caller's to fix, not the store's fault.
+    public private(set) var isInvalidInput = false
+    /// What was asked for does not exist.
+    public private(set) var isNotFound = false
 
     static func badColumn(_ column: String, _ value: SQLValue?) -> StoreError {
         StoreError(description: "column '\(column)' has an unexpected value type (\(value.map { "\($0)".prefix(12) } ?? "absent"))")
     }
-    static func notFound(_ what: String) -> StoreError { StoreError(description: "\(what) not found") }
-    static func invalid(_ what: String) -> StoreError { StoreError(description: what) }
+    public static func notFound(_ what: String) -> StoreError { StoreError(description: "\(what) not found", isNotFound: true) }
+    public static func invalid(_ what: String) -> StoreError { StoreError(description: what, isInvalidInput: true) }
 }

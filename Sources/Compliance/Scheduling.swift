@@ -135,14 +135,17 @@ extension ComplianceStore {
         }
     }
 
-    /// After a crash: this instance's attempts that never got an outcome may or may not have rung, so they are
-    /// closed as `interrupted` and their contacts finished — never dialled again automatically. Returns how many.
+    /// After a crash: this instance's attempts of the campaign that never got an outcome may or may not have rung,
+    /// so they are closed as `interrupted` and their contacts finished — never dialled again automatically. Scoped
+    /// to one campaign, so a gateway starting a second campaign leaves the first one's calls in flight alone.
+    /// Returns how many.
     @discardableResult
-    public func recoverInterruptedAttempts(instance: String) async throws -> Int {
+    public func recoverInterruptedAttempts(instance: String, campaignID: String) async throws -> Int {
         let now = clock.seconds
         return try await database.transaction { [ledger] sql in
-            let open = try await sql.query("SELECT id, campaign_id, number FROM attempts WHERE instance = ? AND ended_at IS NULL ORDER BY started_at, id",
-                                           .text(instance))
+            let open = try await sql.query(
+                "SELECT id, campaign_id, number FROM attempts WHERE instance = ? AND campaign_id = ? AND ended_at IS NULL ORDER BY started_at, id",
+                .text(instance), .text(campaignID))
             for row in open {
                 let id = try row.string("id"), campaignID = try row.string("campaign_id"), number = try row.string("number")
                 try await sql.query("UPDATE attempts SET ended_at = ?, outcome = 'interrupted' WHERE id = ?", .integer(now), .text(id))

@@ -7,8 +7,31 @@ import SIP
 /// A call we place: INVITE out, ring timeout, early media, then the same media and agent path as an inbound call.
 extension Call {
     struct Dial: Sendable {
-        let invite: OutboundInvite
+        /// The INVITE, given our SDP offer (known once the RTP socket is open); throws when it cannot be sent.
+        let invite: @Sendable (_ sdp: String) throws -> OutgoingInvite
         let ringTimeout: TimeAmount
+        /// Codecs and SRTP keys as the trunk wants them.
+        let offer: AudioOffer
+
+        /// Through a trunk, as it wants the INVITE (failover order, caller ID, credentials), plus `extraHeaders`.
+        init(invite: OutboundInvite, ringTimeout: TimeAmount, offer: AudioOffer, extraHeaders: [String] = []) {
+            self.invite = { sdp in
+                var sipInvite = try invite.sipInvite(sdp: sdp)
+                sipInvite.headers += extraHeaders
+                return sipInvite
+            }
+            self.ringTimeout = ringTimeout
+            self.offer = offer
+        }
+
+        /// Straight to a SIP URI (a transfer target), no trunk.
+        init(requestURI: String, from: String, callID: String, headers: [String], ringTimeout: TimeAmount, offer: AudioOffer) {
+            self.invite = { sdp in
+                OutgoingInvite(requestURIs: [requestURI], from: from, to: "<\(requestURI)>", callID: callID, sdp: sdp, headers: headers)
+            }
+            self.ringTimeout = ringTimeout
+            self.offer = offer
+        }
     }
 
     /// Opens the RTP socket (its port goes in our offer), sends the INVITE and starts the ring timer.
@@ -26,12 +49,14 @@ extension Call {
                     rtp = session
                     session.delegate = self
                     phase = .dialling
-                    let offer = AudioOffer().offer(
+                    offer = dial.offer
+                    let offer = dial.offer.offer(
                         localAddress: services.configuration.media.address, localPort: session.localPort,
-                        sessionID: String(UInt32.random(in: 1...UInt32.max)))
+                        sessionID: String(sdpSessionID))
+                    sdpVersion = sdpSessionID
                     let invite: OutgoingInvite
                     do {
-                        invite = try dial.invite.sipInvite(sdp: offer.text)
+                        invite = try dial.invite(offer.text)
                     } catch {
                         logger.error("call not placed", metadata: ["reason": "\(error)"])
                         rtp = nil
@@ -51,6 +76,7 @@ extension Call {
         eventLoop.assertInEventLoop()
         guard phase == .dialling else { return }
         logger.debug("call progress", metadata: ["status": "\(status)", "early_media": "\(sdp != nil)"])
+        transferParent?.transferLegProgress(self, status: status)
         guard negotiated == nil, let sdp, let rtp else { return }
         switch negotiate(sdp) {
         case .agreed(let agreed):
@@ -84,7 +110,7 @@ extension Call {
     private func negotiate(_ sdp: String) -> AudioOfferAnswer.Outcome {
         let outcome: AudioOfferAnswer.Outcome
         do {
-            outcome = AudioOffer().negotiate(answer: try SessionDescription(parsing: sdp))
+            outcome = (offer ?? AudioOffer()).negotiate(answer: try SessionDescription(parsing: sdp))
         } catch {
             return .notAcceptable("malformed SDP: \(error)")
         }
@@ -125,6 +151,7 @@ extension Call {
         record.hangupBy = record.hangupBy ?? "gateway"
         record.hangupReason = reason
         record.endTime = Date()
+        transferParent?.transferLegEnded(self)
         services.finish(self)
     }
 }

@@ -20,7 +20,8 @@ final class Call {
         case answering
         /// Media flows to and from the agent.
         case active
-        /// The agent failed: the fallback prompt is playing, then BYE.
+        /// The gateway's closing prompt is playing (the fallback after an agent failure, or an opt-out
+        /// confirmation), then BYE.
         case playingFallback
         /// BYE sent or received; waiting for sofia to finish the dialog.
         case ending
@@ -34,13 +35,16 @@ final class Call {
     let services: GatewayServices
     /// Known from the INVITE for an inbound call; from the callee's answer (or early media) for one we place.
     var negotiated: NegotiatedAudio?
+    /// The offer we sent, for a call we place: its answer is read against it.
+    var offer: AudioOffer?
     private let context: CallContext
     private let makeAgent: (EventLoop) -> CallAgent
     let logger: Logger
     var record: CallRecord
     var phase = Phase.settingUp
     var rtp: RTPSession?
-    private(set) var agent: CallAgent?
+    /// Set by `startAgent`; let go when the agent failed or was stopped.
+    var agent: CallAgent?
     /// From the SDP agreement: known at creation for an inbound call, at the answer (or early media) for one we place.
     var codec: AudioCodec?
     var srtp: SRTPConfiguration?
@@ -57,6 +61,21 @@ final class Call {
     let dtmf: DTMFMode
     /// When the last SIP INFO key already scheduled goes out.
     var infoQueueEnd = NIODeadline.uptimeNanoseconds(0)
+    /// What a re-INVITE's offer is negotiated against (the trunk's codecs and SRTP policy); see Call+Reinvite.swift.
+    var renegotiation = AudioOfferAnswer()
+    /// Our SDP's `o=` session id, and the version of the last description we sent (raised by each new one).
+    let sdpSessionID = UInt64(UInt32.random(in: 1...UInt32.max))
+    var sdpVersion: UInt64 = 0
+    /// Silence and session limits, playout cap, turn latency: see Call+AgentWatch.swift.
+    var agentWatch: AgentWatch
+    /// Transfer to a human: see Call+Transfer.swift.
+    var transfer: CallTransfer?
+    /// Set on the leg a transfer placed to its target: the call it serves (same loop).
+    weak var transferParent: Call?
+    /// The route's `fallback.transfer_to`: where the call goes when the agent fails, after the prompt.
+    var fallbackTransferTarget: String?
+    /// Campaign calls: disclosure before the agent, opt-out; see Call+Campaign.swift.
+    var campaign: CallCampaign?
 
     /// Mark id the gateway uses for its own fallback prompt; agents use ids ≥ 0.
     private static let fallbackMark = -1
@@ -64,9 +83,11 @@ final class Call {
     init(
         leg: SIPCallLegID, eventLoop: EventLoop, services: GatewayServices, media: CallMedia?, agentSampleRate: Int = 8000,
         symmetricRTP: Bool, ringMilliseconds: Int, context: CallContext, record: CallRecord,
-        secureCapture: CallSecureCapture, dtmf: DTMFMode, makeAgent: @escaping (EventLoop) -> CallAgent
+        secureCapture: CallSecureCapture, dtmf: DTMFMode, agentSettings: AgentRouteSettings = AgentRouteSettings(),
+        makeAgent: @escaping (EventLoop) -> CallAgent
     ) {
         self.secureCapture = secureCapture
+        self.agentWatch = AgentWatch(settings: agentSettings)
         self.dtmf = dtmf
         // `info` and `inband` answer without telephone-event, so the caller's phone uses the chosen transport.
         var negotiated = media?.negotiated
@@ -126,9 +147,9 @@ final class Call {
     private func answer() {
         guard phase == .settingUp, let rtp, let negotiated else { return }
         phase = .answering
+        sdpVersion = sdpSessionID
         let answer = negotiated.answer(
-            localAddress: services.configuration.media.address, localPort: rtp.localPort,
-            sessionID: String(UInt32.random(in: 1...UInt32.max)))
+            localAddress: services.configuration.media.address, localPort: rtp.localPort, sessionID: String(sdpSessionID))
         record.sipStatus = 200
         services.sip.respond(leg, status: 200, phrase: "OK", sdp: answer.text)
     }
@@ -144,33 +165,56 @@ final class Call {
     @discardableResult
     func startMedia(_ rtp: RTPSession, _ negotiated: NegotiatedAudio) -> Bool {
         guard let codec else { return false }
-        let remote = try? SocketAddress(ipAddress: negotiated.remoteAddress, port: negotiated.remotePort)
-        let timeout = services.configuration.media.inactivityTimeoutSeconds
         do {
             if let srtp { try rtp.useSRTP(srtp) }
-            try rtp.start(
-                remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
-                symmetric: symmetricRTP, inactivityTimeout: timeout > 0 ? .seconds(Int64(timeout)) : nil,
-                jitterBufferMilliseconds: services.configuration.media.jitterMilliseconds, agentSampleRate: agentSampleRate)
+            rtp.limitPlayout(maxSamples: agentWatch.settings.maxBufferSeconds * agentSampleRate)
+            try applyMedia(negotiated, codec: codec, to: rtp)
         } catch {
             phase = .active
             hangUp(by: "gateway", reason: "media setup failed: \(error)")
             return false
         }
         record.codec = codec.name
+        record.srtp = srtp?.suite.rawValue
         return true
     }
 
-    /// The call is answered: the agent takes over.
+    /// Points the RTP session at an agreement (the first one, or a re-INVITE's): address, codec, comfort noise,
+    /// RTCP, and which ways media flows (hold).
+    func applyMedia(_ negotiated: NegotiatedAudio, codec: AudioCodec, to rtp: RTPSession) throws(MediaError) {
+        let media = services.configuration.media
+        let remote = try? SocketAddress(ipAddress: negotiated.remoteAddress, port: negotiated.remotePort)
+        let rtcpRemote = negotiated.remoteRTCPPort.flatMap { port in
+            try? SocketAddress(ipAddress: negotiated.remoteRTCPAddress ?? negotiated.remoteAddress, port: port)
+        }
+        let rtcp = RTCPOptions(
+            remote: rtcpRemote, multiplexed: negotiated.rtcpMultiplexed,
+            interval: media.rtcpIntervalMilliseconds > 0 ? .milliseconds(Int64(media.rtcpIntervalMilliseconds)) : nil)
+        try rtp.start(
+            remote: remote, codec: codec, telephoneEventPayloadType: negotiated.telephoneEventPayloadType,
+            symmetric: symmetricRTP,
+            inactivityTimeout: media.inactivityTimeoutSeconds > 0 ? .seconds(Int64(media.inactivityTimeoutSeconds)) : nil,
+            jitterBufferMilliseconds: media.jitterMilliseconds, agentSampleRate: agentSampleRate,
+            comfortNoisePayloadType: negotiated.comfortNoisePayloadType, rtcp: rtcp)
+        rtp.setDirection(sending: negotiated.sendsMedia, receiving: negotiated.receivesMedia)
+    }
+
+    /// The call is answered: the agent takes over (on a campaign call, once the disclosure has played).
     func startAgent() {
         phase = .active
         record.answerTime = Date()
+        guard campaign == nil else { return campaignEvent { $0.answered() } }
+        connectAgent()
+    }
+
+    func connectAgent() {
         let agent = makeAgent(eventLoop)
         self.agent = agent
         logger.info("call answered", metadata: [
             "codec": "\(record.codec ?? "-")", "rtp_port": "\(rtp?.localPort ?? 0)", "agent": "\(record.agent ?? "")",
         ])
         agent.start(context: context, control: self)
+        startWatchingAgent()
         startCaptureOnAnswer()
     }
 
@@ -209,7 +253,11 @@ final class Call {
             record.hangupBy = record.hangupBy ?? "gateway"
         }
         endSecureCapture()
+        stopWatchingAgent()
+        endTransfer()
+        transferParent?.transferLegEnded(self)
         if let agent {
+            noteConnectAttempts()
             agent.stop(reason: record.hangupReason ?? "call ended")
             self.agent = nil
         }
@@ -221,6 +269,8 @@ final class Call {
             return
         }
         self.rtp = nil
+        // Closing sends the RTCP BYE (with a last report) at once: read the counters after it.
+        let closed = rtp.close()
         let stats = rtp.statistics
         record.packetsIn = stats.packetsReceived
         record.packetsOut = stats.packetsSent
@@ -228,7 +278,9 @@ final class Call {
         record.bytesOut = stats.bytesSent
         record.packetsLost = stats.packetsLost
         record.media(stats)
-        rtp.close().whenComplete { [self] _ in services.finish(self) }
+        record.rtcp(stats.rtcp)
+        recordAgentWatch(stats)
+        closed.whenComplete { [self] _ in services.finish(self) }
     }
 
     /// A key press from any transport; the same press sent two ways reaches the agent once.
@@ -241,7 +293,7 @@ final class Call {
         if source == .rfc4733 { secureCapture.silencer?.eventSeen() }
         guard phase == .active || phase == .playingFallback, digits.accept(digit, from: source, at: .now()) else { return }
         // In secure capture the key goes to the capture and nowhere else, not even the record's count.
-        guard !captureKey(digit) else { return }
+        guard !captureKey(digit), !campaignKey(digit) else { return }
         record.digitsReceived += 1
         agent?.callerDigit(digit)
     }
@@ -263,7 +315,7 @@ final class Call {
     }
 
     /// The gateway (or the agent) ends the call with BYE.
-    private func hangUp(by party: String, reason: String) {
+    func hangUp(by party: String, reason: String) {
         guard phase == .active || phase == .playingFallback else { return }
         phase = .ending
         record.hangupBy = party
@@ -276,6 +328,7 @@ final class Call {
         guard phase == .active, let rtp else { return }
         logger.warning("agent failed, playing fallback prompt", metadata: ["reason": "\(failure.reason)"])
         record.agentFailure = failure.reason
+        noteConnectAttempts()
         agent = nil
         phase = .playingFallback
         rtp.clearPlayout()
@@ -288,6 +341,8 @@ final class Call {
 
 extension Call: RTPSessionDelegate {
     func rtpSession(_ session: RTPSession, receivedAudio samples: UnsafeBufferPointer<Int16>) {
+        guard routeCallerAudioToHuman(samples) else { return }
+        watchCallerAudio(samples)
         forwardCallerAudio(samples)
     }
 
@@ -301,7 +356,10 @@ extension Call: RTPSessionDelegate {
 
     func rtpSession(_ session: RTPSession, playedMark id: Int) {
         if id == Self.fallbackMark {
+            guard !transferAfterFallback() else { return }
             hangUp(by: "gateway", reason: record.agentFailure ?? "agent failed")
+        } else if id < 0 {
+            campaignMarkPlayed(id)
         } else {
             agent?.markPlayed(id)
         }
@@ -312,25 +370,32 @@ extension Call: RTPSessionDelegate {
 
 extension Call: AgentCallControl {
     func agentPlay(_ samples: UnsafeBufferPointer<Int16>) {
-        guard phase == .active else { return }
-        rtp?.enqueue(samples)
+        guard phase == .active, let playout = agentPlayout else { return }
+        agentSentAudio(count: samples.count, accepted: playout.enqueue(samples))
     }
 
     func agentMark(_ id: Int) {
         guard phase == .active else { return }
-        rtp?.enqueueMark(id)
+        agentWasActive()
+        agentPlayout?.enqueueMark(id)
     }
 
     func agentClear() {
         guard phase == .active else { return }
-        rtp?.clearPlayout()
+        agentWasActive()
+        agentPlayout?.clearPlayout()
     }
 
     func agentHangUp(reason: String) {
+        guard !transferContinuesWithoutAgent() else { return }
         hangUp(by: "agent", reason: reason)
     }
 
     func agentFailed(_ failure: AgentFailure) {
+        guard !transferContinuesWithoutAgent() else {
+            record.agentFailure = failure.reason
+            return
+        }
         playFallback(because: failure)
     }
 
@@ -345,5 +410,13 @@ extension Call: AgentCallControl {
 
     func agentStopSecureCapture() throws {
         try stopSecureCapture()
+    }
+
+    func agentTransfer(_ command: TransferCommand) throws {
+        try agentTransferCommand(command)
+    }
+
+    func agentOptOut(reason: String) throws {
+        try optOutRequestedByAgent(reason: reason)
     }
 }

@@ -26,9 +26,32 @@ struct CallMedia {
         } catch {
             return .failure(CallMediaRefusal(reason: "unusable a=crypto: \(error.message)"))
         }
-        let local = SRTPKey.generate(suite)
+        // Ours was drawn already when we made the offer (calls we place); otherwise draw it for the answer.
+        let local: SRTPKey
+        if let offered = offered.localKeyParameters {
+            guard let key = try? SRTPKey(suite: suite, sdesKeyParameters: offered) else {
+                return .failure(CallMediaRefusal(reason: "our own SRTP key for \(suite.rawValue) is unusable"))
+            }
+            local = key
+        } else {
+            local = SRTPKey.generate(suite)
+        }
         negotiated.srtp?.localKeyParameters = local.sdesKeyParameters
         return .success(CallMedia(negotiated: negotiated, codec: codec, srtp: SRTPConfiguration(remote: remote, local: local)))
+    }
+}
+
+extension CallMedia {
+    /// The offer for a call we place through `trunk`: its codecs in its order (G.711 first, then Opus, when it
+    /// names none) and, unless its SRTP is disabled, a fresh key per suite this libsrtp runs.
+    static func offer(for trunk: GatewayConfiguration.Trunk, agentSampleRate: Int) -> AudioOffer {
+        let keys: [SDESCrypto] = trunk.srtp == .disabled ? [] : SRTPSuite.available.enumerated().map { index, suite in
+            SDESCrypto(tag: index + 1, suite: suite.rawValue, keyParameters: SRTPKey.generate(suite).sdesKeyParameters)
+        }
+        let answering = trunk.offerAnswer(agentSampleRate: agentSampleRate)
+        return AudioOffer(
+            encodings: trunk.codecs ?? ["pcmu", "pcma", "opus"], srtp: trunk.srtp, keys: keys,
+            opusParameters: answering.opusParameters)
     }
 }
 

@@ -7,7 +7,8 @@ import NIOConcurrencyHelpers
 public struct CallRecord: Codable, Sendable, Equatable {
     public var callSid: String
     public var sipCallId: String
-    /// `inbound`, or `outbound-api` for a call we placed (Twilio's values).
+    /// `inbound`, `outbound-api` for a call we placed (Twilio's values), or `transfer` for the leg a transfer
+    /// placed to its target.
     public var direction = "inbound"
     /// For calls we place: how the attempt ended (answered, busy, no-answer, failed, canceled).
     public var outcome: CallOutcome?
@@ -55,6 +56,48 @@ public struct CallRecord: Codable, Sendable, Equatable {
     public var packetsDuplicated = 0
     public var packetsConcealed = 0
     public var jitterMilliseconds = 0.0
+    /// RFC 3389 comfort-noise packets from the peer (its silence, neither audio nor loss).
+    public var comfortNoisePackets = 0
+    /// RTCP: reports sent and received; the peer's last report on our stream (fraction lost 0…1, cumulative loss,
+    /// jitter in ms); round-trip time from LSR/DLSR in ms (nil until measured).
+    public var rtcpReportsSent = 0
+    public var rtcpReportsReceived = 0
+    public var peerFractionLost: Double?
+    public var peerPacketsLost: Int?
+    public var peerJitterMilliseconds: Double?
+    public var roundTripLastMilliseconds: Double?
+    public var roundTripMinMilliseconds: Double?
+    public var roundTripAverageMilliseconds: Double?
+    public var roundTripMaxMilliseconds: Double?
+
+    mutating func rtcp(_ figures: RTCPFigures) {
+        let tenth = { (value: Double?) in value.map { ($0 * 10).rounded() / 10 } }
+        rtcpReportsSent = figures.reportsSent
+        rtcpReportsReceived = figures.reportsReceived
+        peerFractionLost = figures.peerFractionLost.map { ($0 * 1000).rounded() / 1000 }
+        peerPacketsLost = figures.peerPacketsLost
+        peerJitterMilliseconds = tenth(figures.peerJitterMilliseconds)
+        roundTripLastMilliseconds = tenth(figures.roundTripLastMilliseconds)
+        roundTripMinMilliseconds = tenth(figures.roundTripMinMilliseconds)
+        roundTripAverageMilliseconds = tenth(figures.roundTripAverageMilliseconds)
+        roundTripMaxMilliseconds = tenth(figures.roundTripMaxMilliseconds)
+    }
+    /// Attempts made to reach the remote agent (2 when the first failed and the retry was made).
+    public var agentConnectAttempts: Int?
+    /// Agent audio dropped because it ran more than the route's `max_buffer_s` ahead of playout, in ms: an error
+    /// of the agent's, counted rather than buffered.
+    public var agentAudioOverflowMilliseconds = 0
+    /// The most agent audio that waited for playout at once, in ms (at most `max_buffer_s`).
+    public var playoutPeakMilliseconds = 0
+    /// Time to first audio per caller turn (ms from the end of the caller's speech to the agent's first audio
+    /// after it), and its median and 95th percentile; nil when no turn was answered.
+    public var ttfaMilliseconds: [Int]?
+    public var ttfaP50Milliseconds: Int?
+    public var ttfaP95Milliseconds: Int?
+    /// Transfers asked for on this call, in order.
+    public var transfers: [TransferRecord]?
+    /// On a transfer's leg to the target: the call it was placed for.
+    public var parentCallSid: String?
 
     mutating func media(_ stats: RTPStatistics) {
         srtpAuthenticationFailures = stats.srtpAuthenticationFailures
@@ -63,6 +106,7 @@ public struct CallRecord: Codable, Sendable, Equatable {
         packetsLate = stats.packetsLate
         packetsDuplicated = stats.packetsDuplicated
         packetsConcealed = stats.packetsConcealed
+        comfortNoisePackets = stats.comfortNoisePackets
         jitterMilliseconds = (stats.jitterMilliseconds * 10).rounded() / 10
     }
 
@@ -87,7 +131,15 @@ public struct CallRecord: Codable, Sendable, Equatable {
         case srtp, srtpAuthenticationFailures = "srtp_auth_failures", srtpReplayFailures = "srtp_replay_failures"
         case decodeFailures = "decode_failures"
         case packetsLate = "packets_late", packetsDuplicated = "packets_duplicated", packetsConcealed = "packets_concealed"
-        case jitterMilliseconds = "jitter_ms"
+        case jitterMilliseconds = "jitter_ms", comfortNoisePackets = "comfort_noise_packets"
+        case rtcpReportsSent = "rtcp_reports_sent", rtcpReportsReceived = "rtcp_reports_received"
+        case peerFractionLost = "peer_fraction_lost", peerPacketsLost = "peer_packets_lost", peerJitterMilliseconds = "peer_jitter_ms"
+        case roundTripLastMilliseconds = "rtt_last_ms", roundTripMinMilliseconds = "rtt_min_ms"
+        case roundTripAverageMilliseconds = "rtt_avg_ms", roundTripMaxMilliseconds = "rtt_max_ms"
+        case agentConnectAttempts = "agent_connect_attempts", agentAudioOverflowMilliseconds = "agent_audio_overflow_ms"
+        case playoutPeakMilliseconds = "playout_peak_ms"
+        case ttfaMilliseconds = "ttfa_ms", ttfaP50Milliseconds = "ttfa_p50_ms", ttfaP95Milliseconds = "ttfa_p95_ms"
+        case transfers, parentCallSid = "parent_call_sid"
     }
 }
 

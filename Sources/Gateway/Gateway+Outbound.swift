@@ -39,6 +39,9 @@ public enum OutboundCallError: Error, Equatable, CustomStringConvertible {
     case routeHasNoAgent(String)
     /// Not a dialable number: only digits, an optional leading `+`, and `*#` are allowed (no SIP syntax).
     case invalidNumber(String)
+    /// A campaign's call on a gateway whose config has no `compliance:` section: it could play no disclosure and
+    /// take no opt-out.
+    case campaignWithoutCompliance
 
     public var description: String {
         switch self {
@@ -47,6 +50,7 @@ public enum OutboundCallError: Error, Equatable, CustomStringConvertible {
         case .unknownRoute(let name): "no route named '\(name)'"
         case .routeHasNoAgent(let name): "route '\(name)' rejects calls; it cannot answer one we place"
         case .invalidNumber(let text): "'\(text)' is not a dialable number (digits, optional leading +)"
+        case .campaignWithoutCompliance: "campaign calls need the gateway's compliance: section (disclosure, opt-out)"
         }
     }
 }
@@ -61,6 +65,9 @@ extension Gateway {
         guard let route = config.dialplan.routes.first(where: { $0.name == request.route }) else { throw .unknownRoute(request.route) }
         guard DialableNumber.isValid(request.to) else { throw .invalidNumber(request.to) }
         guard DialableNumber.isValid(request.from) else { throw .invalidNumber(request.from) }
+        let campaign = try CallCampaign(parameters: request.parameters, to: request.to,
+                                        disclosure: services.compliance?.settings.disclosure ?? DisclosureSettings())
+        if campaign != nil, services.compliance == nil { throw .campaignWithoutCompliance }
 
         let callID = UUID().uuidString.lowercased() + "@trunkline"
         var record = CallRecord(
@@ -85,11 +92,14 @@ extension Gateway {
             leg: leg, eventLoop: loop, services: services, media: nil, agentSampleRate: route.agentAudio.sampleRate,
             symmetricRTP: trunk.symmetricRTP,
             ringMilliseconds: 0, context: context, record: record, secureCapture: services.secureCapture(for: route),
-            dtmf: route.dtmf ?? trunk.dtmf, makeAgent: agent.make)
+            dtmf: route.dtmf ?? trunk.dtmf, agentSettings: route.agentSettings, makeAgent: agent.make)
+        call.fallbackTransferTarget = route.fallbackTransferTo
+        call.campaign = campaign
         let dial = Call.Dial(
             invite: OutboundInvite(outbound: outbound, to: request.to, from: request.from, callID: callID,
                                    order: services.trunkHealth.order(outbound.addresses)),
-            ringTimeout: .seconds(Int64(request.ringTimeoutSeconds ?? outbound.ringTimeoutSeconds)))
+            ringTimeout: .seconds(Int64(request.ringTimeoutSeconds ?? outbound.ringTimeoutSeconds)),
+            offer: CallMedia.offer(for: trunk, agentSampleRate: route.agentAudio.sampleRate))
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[leg] = call }
         logger.info("placing call", metadata: ["trunk": "\(trunk.name)", "route": "\(route.name)", "to": "\(request.to)", "from": "\(request.from)"])
@@ -140,6 +150,7 @@ struct OutboundInvite: Sendable {
         }
         return OutgoingInvite(
             requestURIs: order.map { $0.requestURI(user: to) }, from: fromHeader, to: "<sip:\(to)@\(order[0].host)>",
-            callID: callID, sdp: sdp, headers: headers, credentials: outbound.credentials)
+            callID: callID, sdp: sdp, headers: headers, credentials: outbound.credentials,
+            responseTimeout: outbound.inviteTimeout)
     }
 }

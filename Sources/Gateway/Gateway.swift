@@ -1,4 +1,6 @@
 import Agent
+import CallFlow
+import Compliance
 import Foundation
 import Identity
 import Logging
@@ -18,6 +20,8 @@ final class GatewayServices: Sendable {
     let recordWriter: CallRecordWriter
     let recentCalls = RecentCalls()
     let trunkHealth = TrunkHealth()
+    /// Per-source INVITE rate and bans; touched on the sofia thread (admission), boxed to stay `Sendable`.
+    let sourceGuard: NIOLockedValueBox<SourceGuard>
     let calls = NIOLockedValueBox<[SIPCallLegID: Call]>([:])
     /// Legs whose INVITE waits for its identity verdict, with how sofia ended them meanwhile (CANCEL).
     let pendingAdmissions = NIOLockedValueBox<[SIPCallLegID: SIPTermination?]>([:])
@@ -27,18 +31,28 @@ final class GatewayServices: Sendable {
     let callsInFlight = DispatchGroup()
     /// HTTP client for payment sinks, when any is configured (globally or on a route).
     let paymentClient: PaymentSinkClient?
+    /// Each flow route's audio, by route name: prompts converted and fixed speech rendered at startup.
+    let flowAudio: [String: FlowAudio]
+    /// The compliance store and disclosure prompts, when `compliance:` is configured (campaign calls need them).
+    let compliance: CampaignCompliance?
+    /// Who waits for a call to end (campaigns run in this process).
+    let callEnds = CallEndWaiters()
     // Set once in `Gateway.start` before any event can arrive.
     nonisolated(unsafe) var sip: SIPEndpoint!
 
-    init(configuration: GatewayConfiguration, logger: Logger, prompts: Prompts, recordWriter: CallRecordWriter) throws {
+    init(configuration: GatewayConfiguration, logger: Logger, prompts: Prompts, recordWriter: CallRecordWriter,
+         compliance: CampaignCompliance?) throws {
+        self.compliance = compliance
         self.verifier = try configuration.identity.map { try IdentityVerifier(configuration: $0, logger: logger) }
         self.configuration = configuration
         self.logger = logger
         self.portPool = RTPPortPool(range: configuration.media.rtpPorts)
+        self.sourceGuard = NIOLockedValueBox(SourceGuard(policy: configuration.sip.limits))
         self.prompts = prompts
         self.recordWriter = recordWriter
         let sinks = configuration.secureCapture.sink != nil || configuration.dialplan.routes.contains { $0.secureCapture?.sink != nil }
         self.paymentClient = sinks ? PaymentSinkClient() : nil
+        self.flowAudio = try FlowAudio.forRoutes(of: configuration.dialplan)
     }
 
     /// A call's secure-capture state for its route: the route's settings over the global ones.
@@ -56,11 +70,19 @@ final class GatewayServices: Sendable {
         case .embeddedDemo:
             let prompts = self.prompts
             return ("embedded:demo", { _ in ScriptedAgent(greeting: prompts.greeting, digits: prompts.digits, goodbye: prompts.goodbye) })
+        case .flow(let flow):
+            guard let audio = flowAudio[route.name] else { return nil }
+            return ("flow:\(route.name)", { loop in FlowAgent(flow: flow, audio: audio, eventLoop: loop, logger: logger) })
         case .remoteAgent(let agentURL):
-            let timeout = TimeAmount.milliseconds(Int64(configuration.agentConnectTimeoutMilliseconds))
+            let connect = AgentConnectPolicy(
+                timeout: .milliseconds(Int64(configuration.agentConnectTimeoutMilliseconds)),
+                attempts: configuration.agentConnectAttempts,
+                backoff: .milliseconds(Int64(configuration.agentConnectBackoffMilliseconds)))
             let format = route.agentAudio
+            let authorization = route.agentSettings.authorization
             return (agentURL.description, { loop in
-                TwilioMediaStreamAgent(url: agentURL, eventLoop: loop, logger: logger, connectTimeout: timeout, mediaFormat: format)
+                TwilioMediaStreamAgent(
+                    url: agentURL, eventLoop: loop, logger: logger, connect: connect, authorization: authorization, mediaFormat: format)
             })
         }
     }
@@ -76,6 +98,7 @@ final class GatewayServices: Sendable {
 
     func write(_ record: CallRecord) {
         recentCalls.remember(record)
+        defer { callEnds.ended(record) }
         do {
             try recordWriter.write(record)
         } catch {
@@ -99,10 +122,16 @@ public final class Gateway: Sendable {
     let group: MultiThreadedEventLoopGroup
     private let healthChecks = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
-    public init(configuration: GatewayConfiguration, logger: Logger) throws {
+    /// - Parameter complianceStore: the open store when `compliance:` is configured; campaign calls refuse without it.
+    public init(configuration: GatewayConfiguration, logger: Logger, complianceStore: ComplianceStore? = nil) throws {
         let prompts = try Prompts.load(folder: configuration.prompts)
         let writer = try CallRecordWriter(path: configuration.callRecords)
-        self.services = try GatewayServices(configuration: configuration, logger: logger, prompts: prompts, recordWriter: writer)
+        var compliance: CampaignCompliance?
+        if let complianceStore, let settings = configuration.compliance {
+            compliance = try CampaignCompliance(store: complianceStore, settings: settings, promptsFolder: configuration.prompts)
+        }
+        self.services = try GatewayServices(configuration: configuration, logger: logger, prompts: prompts, recordWriter: writer,
+                                            compliance: compliance)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     }
 
@@ -110,12 +139,21 @@ public final class Gateway: Sendable {
     public func start() throws {
         let config = services.configuration
         services.sip = SIPEndpoint(
-            configuration: .init(host: config.sip.listen, port: config.sip.port, userAgent: "Trunkline/0.1"),
+            configuration: .init(
+                host: config.sip.listen, port: config.sip.port, userAgent: "Trunkline/0.1",
+                tls: config.sip.tls.map { .init(port: $0.port, certificateDirectory: $0.certificateDirectory) }),
             logger: services.logger
         ) { [services, group] event in
             Self.handle(event, services: services, group: group)
         }
         try services.sip.start()
+        for trunk in config.trunks {
+            guard let registration = trunk.registration else { continue }
+            services.sip.register(OutgoingRegistration(
+                name: trunk.name, registrar: registration.registrar.optionsURI,
+                addressOfRecord: "sip:\(registration.credentials.username)@\(registration.registrar.host)",
+                credentials: registration.credentials, expiresSeconds: registration.expiresSeconds))
+        }
         healthChecks.withLockedValue { [services] in
             $0 = Task { await services.trunkHealth.monitor(trunks: config.trunks, sip: services.sip, logger: services.logger) }
         }
@@ -158,6 +196,14 @@ public final class Gateway: Sendable {
         case .answered(let leg, let sdp):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.answered(sdp: sdp) }
+        case .reinvite(let leg, let sdp):
+            guard let call = services.calls.withLockedValue({ $0[leg] }) else {
+                return services.sip.respond(leg, status: 481, phrase: "Call/Transaction Does Not Exist")
+            }
+            call.eventLoop.execute { call.reinvite(sdp: sdp) }
+        case .refer(let leg, let progress):
+            guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
+            call.eventLoop.execute { call.referProgress(progress) }
         case .infoDigit(let leg, let digit, _):
             guard let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.receivedDigit(digit, from: .info) }
@@ -169,18 +215,23 @@ public final class Gateway: Sendable {
             }
             guard !pending, let call = services.calls.withLockedValue({ $0[leg] }) else { return }
             call.eventLoop.execute { call.terminated(termination) }
+        case .registration(let trunk, let status):
+            services.noteRegistration(trunk: trunk, status)
         }
     }
 
     /// Trunk → caller identity → route → SDP for a new INVITE; either a call is set up or the INVITE is rejected
     /// with the reason logged and recorded.
     private static func admit(_ invite: IncomingInvite, services: GatewayServices, group: EventLoopGroup) {
+        guard services.screen(invite) else { return }
         var admission = Admission(invite: invite, services: services)
         let config = services.configuration
         guard let trunk = config.trunk(forSource: invite.source.host) else {
+            services.failedAttempt(from: invite.source.host)
             return admission.reject(403, "Forbidden", reason: "source \(invite.source.host) matches no trunk")
         }
         admission.record.trunk = trunk.name
+        guard admission.authenticate(trunk: trunk) else { return }
         // Bodies and answers we cannot speak are refused before routing (RFC 3261 §21.4.7, §21.4.13).
         if let accepted = invite.acceptedBodyTypes, !accepted.contains(where: { ["application/sdp", "application/*", "*/*"].contains($0) }) {
             return admission.reject(406, "Not Acceptable", reason: "caller does not accept application/sdp answers")
@@ -248,6 +299,22 @@ private struct Admission: Sendable {
         services.write(record)
     }
 
+    /// Digest authentication for trunks that require it: false when the INVITE was answered with a challenge
+    /// (not a call, not recorded) or refused for wrong credentials (recorded, and counted against the source).
+    mutating func authenticate(trunk: GatewayConfiguration.Trunk) -> Bool {
+        switch trunk.authenticate(invite, now: Date().timeIntervalSince1970) {
+        case .admitted:
+            return true
+        case .challenge(let headers):
+            logger.debug("INVITE challenged for digest credentials", metadata: ["trunk": "\(trunk.name)", "source": "\(record.source)"])
+            services.sip.respond(invite.leg, status: 401, phrase: "Unauthorized", headers: headers)
+        case .failed(let reason, let headers):
+            services.failedAttempt(from: invite.source.host)
+            reject(401, "Unauthorized", reason: "digest authentication failed: \(reason)", headers: headers)
+        }
+        return false
+    }
+
     /// The caller gave up (CANCEL) while its identity was being verified.
     mutating func recordEndedWhileVerifying(_ termination: SIPTermination) {
         record.sipStatus = termination == .cancelled ? 487 : nil
@@ -272,7 +339,7 @@ private struct Admission: Sendable {
             let status = verdict.reason?.sipStatus ?? 403
             let phrase = verdict.reason?.code.sipReasonPhrase ?? "Forbidden"
             return reject(status, phrase, reason: "route \(route.name) rejects caller identity \(verdict.verstat)")
-        case .embeddedDemo, .remoteAgent:
+        case .embeddedDemo, .remoteAgent, .flow:
             break
         }
         guard let agent = services.agentFactory(for: route, logger: logger) else { return }
@@ -309,7 +376,10 @@ private struct Admission: Sendable {
         let call = Call(
             leg: invite.leg, eventLoop: loop, services: services, media: media, agentSampleRate: route.agentAudio.sampleRate,
             symmetricRTP: trunk.symmetricRTP, ringMilliseconds: route.ringMilliseconds, context: context, record: record,
-            secureCapture: services.secureCapture(for: route), dtmf: route.dtmf ?? trunk.dtmf, makeAgent: makeAgent)
+            secureCapture: services.secureCapture(for: route), dtmf: route.dtmf ?? trunk.dtmf, agentSettings: route.agentSettings,
+            makeAgent: makeAgent)
+        call.renegotiation = trunk.offerAnswer(agentSampleRate: route.agentAudio.sampleRate)
+        call.fallbackTransferTarget = route.fallbackTransferTo
         services.callsInFlight.enter()
         services.calls.withLockedValue { $0[invite.leg] = call }
         logger.info("INVITE accepted", metadata: [

@@ -37,7 +37,7 @@ final class TrunkHealth: Sendable {
         while !Task.isCancelled {
             for (trunk, outbound) in probed {
                 for address in outbound.addresses {
-                    let status = await sip.options(address.optionsURI)
+                    let status = await sip.options(address.optionsURI, timeout: outbound.healthCheckTimeout)
                     let alive = Self.isAlive(status: status)
                     if record(address, alive: alive) {
                         logger.log(level: alive ? .notice : .warning, "termination address \(alive ? "up" : "down")", metadata: [

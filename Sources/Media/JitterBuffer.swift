@@ -82,6 +82,11 @@ struct JitterBuffer {
     private var waitedTicks = 0
     /// The depth underruns have shown to be needed.
     private var underrunFloor = 0
+    /// Slots whose skipped number was the peer announcing silence (an RFC 3389 comfort-noise packet).
+    private var pauseMarks: [Bool]
+    /// The peer's announced silence has begun (its CN packet's turn came, or its last audio was an Opus DTX frame)
+    /// and no audio has played since: running dry now is its pause, not an underrun.
+    private(set) var peerSilent = false
 
     /// - Parameters:
     ///   - minDepth, maxDepth: bounds of the playout delay, in 20 ms packets.
@@ -96,6 +101,7 @@ struct JitterBuffer {
         storage = Array(repeating: 0, count: capacity * Self.initialSlotBytes)
         lengths = Array(repeating: -1, count: capacity)
         sequences = Array(repeating: 0, count: capacity)
+        pauseMarks = Array(repeating: false, count: capacity)
     }
 
     /// The jitter in milliseconds.
@@ -161,6 +167,7 @@ struct JitterBuffer {
         }
         if count == 0 {
             playing = false
+            guard !peerSilent else { return .empty }
             counters.underruns += 1
             // Underruns mean the delay was too short for this network.
             underrunFloor = min(maxDepth, max(underrunFloor, targetDepth) + 1)
@@ -182,19 +189,31 @@ struct JitterBuffer {
                 counters.lost += 1
                 return .lost
             }
-            if length > 0 { return .packet(slot: slot, length: length) }
+            if length > 0 {
+                peerSilent = false
+                return .packet(slot: slot, length: length)
+            }
+            if pauseMarks[slot] { peerSilent = true }
             // A skipped number: on to the next; an empty buffer waits for more.
             if count == 0 { return .buffering }
         }
     }
 
+    /// The audio just played announced silence (an Opus DTX frame): the buffer running dry before the next audio
+    /// is neither an underrun nor a reason to deepen the delay.
+    mutating func peerPaused() {
+        peerSilent = true
+    }
+
     /// Marks `sequence` as used by a non-audio packet of the same stream: its turn passes without output.
-    mutating func skip(sequence: UInt16) {
+    /// - Parameter announcesSilence: a comfort-noise packet: from its turn on, the peer is silent (`peerSilent`).
+    mutating func skip(sequence: UInt16, announcesSilence: Bool = false) {
         guard started, case let ahead = Int(Int16(bitPattern: sequence &- next)), ahead >= 0, ahead < capacity else { return }
         let slot = Int(sequence) % capacity
         guard lengths[slot] < 0 else { return }
         lengths[slot] = 0
         sequences[slot] = sequence
+        pauseMarks[slot] = announcesSilence
         count += 1
     }
 

@@ -30,6 +30,8 @@ struct PlayoutBuffer {
     /// Samples ever taken out (sent or cleared).
     private(set) var readPosition = 0
     private(set) var droppedSamples = 0
+    /// The most samples ever queued at once: what the cap held the call to.
+    private(set) var peakCount = 0
 
     private var marks: [Mark] = []
     private var marksHead = 0
@@ -68,6 +70,7 @@ struct PlayoutBuffer {
         }
         count += n
         writePosition += n
+        peakCount = max(peakCount, count)
         return n
     }
 

@@ -30,6 +30,12 @@ public protocol RTPSessionDelegate: AnyObject {
 ///    else as ignored;
 ///  - sends: one 20 ms packet every 20 ms against absolute deadlines, taking audio from the playout buffer
 ///    and silence when it is empty, so the stream never pauses; protected in place when SRTP is on;
+///  - RTCP (RFC 3550 §6): binds the odd port above `localPort` too, or shares the RTP port when multiplexed
+///    (RFC 5761); every reporting interval sends an SR (while sending) or RR with a report block about the
+///    peer's stream and SDES CNAME, reads the peer's reports (its view of our stream, round-trip time from
+///    LSR/DLSR), and sends BYE on `close`; SRTCP when SRTP is on;
+///  - holds (`setDirection`): sends nothing while the peer holds the call, and does not time out while no media is
+///    expected; comfort noise (RFC 3389) and Opus DTX fill the peer's announced silence with noise for the agent;
 ///  - latches (symmetric RTP): sends to the source address of the peer's RTP rather than the SDP address once
 ///    the peer has sent something, and moves to a new source once it has sent several packets in a row from it.
 ///
@@ -59,6 +65,8 @@ public final class RTPSession {
     static let maxCatchUpPackets = 10
     /// Ports tried before `open` gives up because other programs hold them.
     static let maxBindAttempts = 8
+    /// Opus packets this short are DTX frames (RFC 7587 §3.1.3).
+    static let opusDTXFrameBytes = 2
     /// Consecutive packets from a new source address before the session sends there instead.
     static let relatchPackets = 5
     /// Inbound audio reaches the delegate in frames of `samplesPerPacket` (20 ms), whatever the peer's packet time.
@@ -73,6 +81,9 @@ public final class RTPSession {
 
     private let channel: Channel
     private let handler: RTPChannelHandler
+    /// The RTCP socket on `localPort + 1` (unused when RTCP is multiplexed on the RTP port).
+    private let rtcpChannel: Channel
+    private let rtcpHandler: RTPChannelHandler
     private let portPool: RTPPortPool
     private let logger: Logger
 
@@ -104,6 +115,21 @@ public final class RTPSession {
     private var latencyCodec = MediaLatencyCodec.g711
     /// When the datagram being handled was handed to the session.
     private var packetReadAt: UInt64 = 0
+    /// RTCP: the report schedule and figures (set by the first `start`), where reports go, the reused packet buffer.
+    private var rtcp = RTCPReporter(interval: nil, randomised: false)
+    private var rtcpMultiplexed = false
+    private var rtcpRemote: SocketAddress?
+    private var rtcpLatched: SocketAddress?
+    private var rtcpOutbound: ByteBuffer
+    private var packetsSentAtLastReport = 0
+    /// SDES CNAME (RFC 3550 §6.5.1): unique per session, made once.
+    private let cname: [UInt8]
+    /// Hold: whether RTP goes out, and whether the peer is expected to send (the inactivity timeout waits).
+    private var sending = true
+    private var expectingMedia = true
+    /// RFC 3389: the payload type of comfort noise, and the noise the agent hears while the peer is silent.
+    private var comfortNoisePayloadType: UInt8?
+    private var comfortNoise: ComfortNoiseGenerator?
     private var sequence = SequenceTracker()
     private var events = RFC4733Receiver()
     private var playout = PlayoutBuffer()
@@ -151,10 +177,17 @@ public final class RTPSession {
     /// An SRTP datagram being unprotected, with room for libsrtp's trailer.
     private let srtpScratch: UnsafeMutableRawBufferPointer
 
-    private init(channel: Channel, handler: RTPChannelHandler, port: Int, portPool: RTPPortPool, logger: Logger) {
+    private init(
+        channel: Channel, handler: RTPChannelHandler, rtcpChannel: Channel, rtcpHandler: RTPChannelHandler, port: Int,
+        portPool: RTPPortPool, logger: Logger
+    ) {
         self.eventLoop = channel.eventLoop
         self.channel = channel
         self.handler = handler
+        self.rtcpChannel = rtcpChannel
+        self.rtcpHandler = rtcpHandler
+        self.rtcpOutbound = channel.allocator.buffer(capacity: RTCPPacket.maxLength + SRTPStream.maxRTCPTrailer)
+        self.cname = Array("trunkline-\(String(ssrc, radix: 16))-\(port)".utf8)
         self.localPort = port
         self.portPool = portPool
         var logger = logger
@@ -213,41 +246,58 @@ public final class RTPSession {
             promise.fail(MediaError(.noFreePort, "no free RTP port: all \(portPool.capacity) ports are in use"))
             return
         }
+        /// A port another program holds: try the next pair; anything else fails the open.
+        func retryOrFail(_ error: Error) {
+            portPool.release(port)
+            guard let ioError = error as? IOError, ioError.errnoCode == EADDRINUSE else {
+                promise.fail(error)
+                return
+            }
+            logger.debug("RTP port taken by another program, trying the next", metadata: ["port": "\(port)"])
+            guard attempt < maxBindAttempts else {
+                promise.fail(MediaError(.portsInUse, "no RTP port: \(attempt) ports in a row are held by other programs"))
+                return
+            }
+            bind(host: host, portPool: portPool, eventLoop: eventLoop, logger: logger, attempt: attempt + 1, promise: promise)
+        }
         DatagramBootstrap(group: eventLoop)
             .bind(host: host, port: port)
             .assumeIsolated()
             .whenComplete { result in
-                switch result {
-                case .success(let channel):
-                    let handler = RTPChannelHandler()
-                    do {
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    } catch {
-                        channel.close(promise: nil)
-                        portPool.release(port)
-                        promise.fail(error)
-                        return
-                    }
-                    let session = RTPSession(
-                        channel: channel, handler: handler, port: port, portPool: portPool, logger: logger)
-                    handler.session = session
-                    promise.assumeIsolated().succeed(session)
-                case .failure(let error):
-                    portPool.release(port)
-                    guard let ioError = error as? IOError, ioError.errnoCode == EADDRINUSE else {
-                        promise.fail(error)
-                        return
-                    }
-                    logger.debug("RTP port taken by another program, trying the next", metadata: ["port": "\(port)"])
-                    guard attempt < maxBindAttempts else {
-                        promise.fail(
-                            MediaError(.portsInUse, "no RTP port: \(attempt) ports in a row are held by other programs"))
-                        return
-                    }
-                    bind(
-                        host: host, portPool: portPool, eventLoop: eventLoop, logger: logger, attempt: attempt + 1,
-                        promise: promise)
+                guard case .success(let channel) = result else {
+                    if case .failure(let error) = result { retryOrFail(error) }
+                    return
                 }
+                DatagramBootstrap(group: eventLoop)
+                    .bind(host: host, port: port + 1)
+                    .assumeIsolated()
+                    .whenComplete { rtcpResult in
+                        let rtcpChannel: Channel
+                        switch rtcpResult {
+                        case .success(let bound): rtcpChannel = bound
+                        case .failure(let error):
+                            channel.close(promise: nil)
+                            return retryOrFail(error)
+                        }
+                        let handler = RTPChannelHandler(carriesRTCP: false)
+                        let rtcpHandler = RTPChannelHandler(carriesRTCP: true)
+                        do {
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                            try rtcpChannel.pipeline.syncOperations.addHandler(rtcpHandler)
+                        } catch {
+                            channel.close(promise: nil)
+                            rtcpChannel.close(promise: nil)
+                            portPool.release(port)
+                            promise.fail(error)
+                            return
+                        }
+                        let session = RTPSession(
+                            channel: channel, handler: handler, rtcpChannel: rtcpChannel, rtcpHandler: rtcpHandler,
+                            port: port, portPool: portPool, logger: logger)
+                        handler.session = session
+                        rtcpHandler.session = session
+                        promise.assumeIsolated().succeed(session)
+                    }
             }
     }
 
@@ -274,10 +324,12 @@ public final class RTPSession {
     ///   - agentSampleRate: the rate of the PCM the delegate gets and `enqueue` takes (one of `agentSampleRates`;
     ///     fixed by the first `start`). Opus is coded at it directly; G.711 goes through libspeexdsp's resampler.
     ///     In-band DTMF detection runs only at 8 kHz.
+    ///   - comfortNoisePayloadType: the negotiated RFC 3389 CN payload type, if any.
+    ///   - rtcp: where RTCP goes and how often reports are sent.
     public func start(
         remote: SocketAddress?, codec: AudioCodec, telephoneEventPayloadType: UInt8?, symmetric: Bool = true,
         inactivityTimeout: TimeAmount? = nil, jitterBufferMilliseconds: ClosedRange<Int> = RTPSession.defaultJitterBuffer,
-        agentSampleRate: Int = 8000
+        agentSampleRate: Int = 8000, comfortNoisePayloadType: UInt8? = nil, rtcp rtcpOptions: RTCPOptions = RTCPOptions()
     ) throws(MediaError) {
         eventLoop.preconditionInEventLoop()
         guard state != .closed else { return }
@@ -302,10 +354,30 @@ public final class RTPSession {
                 downsampler = try Resampler(from: self.agentSampleRate, to: 8000)
             }
         }
+        if comfortNoisePayloadType != nil, comfortNoise == nil { comfortNoise = try ComfortNoiseGenerator() }
+        self.comfortNoisePayloadType = comfortNoisePayloadType
         self.inactivityTimeout = inactivityTimeout
+        if state == .running, sdpRemote != remote {
+            // The peer moved (re-INVITE): send to its new address until its RTP shows the real source again.
+            latched = nil
+            candidate = nil
+            rtcpLatched = nil
+        }
         sdpRemote = remote
+        rtcpMultiplexed = rtcpOptions.multiplexed
+        rtcpRemote = rtcpOptions.multiplexed ? nil : rtcpOptions.remote ?? Self.portAbove(remote)
+        if state == .opened {
+            rtcp = RTCPReporter(interval: rtcpOptions.interval, randomised: rtcpOptions.randomised)
+            rtcp.begin(now: .now())
+        }
         self.symmetric = symmetric
         if !symmetric { latched = nil }
+        let clockChanged = codec.clockRate != self.codec.clockRate
+        if state == .running, codec.law != self.codec.law {
+            // Another codec (re-INVITE): a concealed packet is as long as the new codec's.
+            lastPacketSamples = codec.law != nil ? Self.samplesPerPacket : frameSamples
+            pendingSamples = 0
+        }
         self.codec = codec
         latencyCodec = MediaLatencyCodec(codec)
         self.telephoneEventPayloadType = telephoneEventPayloadType
@@ -315,7 +387,7 @@ public final class RTPSession {
             inband = nil
         }
         events.clockRate = codec.clockRate
-        guard state == .opened else { return }
+        guard state == .opened || clockChanged else { return }
         let minDepth = max(1, jitterBufferMilliseconds.lowerBound / 20)
         jitter = JitterBuffer(
             minDepth: minDepth, maxDepth: max(minDepth, jitterBufferMilliseconds.upperBound / 20), clockRate: codec.clockRate)
@@ -324,32 +396,47 @@ public final class RTPSession {
         digits = RFC4733Sender(
             toneSamples: 800 * scale, gapSamples: 800 * scale, pauseSamples: 4000 * scale,
             samplesPerSlot: codec.timestampsPerPacket)
+        guard state == .opened else { return }
         state = .running
         nextDeadline = .now()
         schedule()
     }
 
-    /// Queues audio to send (16-bit mono at `agentSampleRate`), after whatever is queued. Beyond the buffer's cap (5 min)
-    /// the newest samples are dropped and counted in `statistics.playoutSamplesDropped`.
-    public func enqueue(_ samples: UnsafeBufferPointer<Int16>) {
+    /// Queues audio to send (16-bit mono at `agentSampleRate`), after whatever is queued. Beyond the buffer's cap
+    /// (`limitPlayout`; 5 min at 8 kHz by default) the newest samples are dropped and counted in
+    /// `statistics.playoutSamplesDropped`.
+    /// - Returns: how many samples were queued.
+    @discardableResult
+    public func enqueue(_ samples: UnsafeBufferPointer<Int16>) -> Int {
         eventLoop.assertInEventLoop()
-        guard state != .closed else { return }
-        playout.append(samples)
+        guard state != .closed else { return 0 }
+        let queued = playout.append(samples)
         let ingress = latency.ingress
         if ingress != 0 { latency.record(.agentFrameReceived, latencyCodec, since: ingress) }
+        return queued
+    }
+
+    /// Caps the audio that may wait to be sent at `maxSamples` (at `agentSampleRate`), so an agent sending faster
+    /// than real time cannot grow a call's memory without bound. Takes effect only before anything was queued;
+    /// the buffer starts at most 10 s long and grows by doubling up to the cap.
+    public func limitPlayout(maxSamples: Int) {
+        eventLoop.assertInEventLoop()
+        guard playout.writePosition == 0, playout.pendingMarkCount == 0, maxSamples > 0 else { return }
+        playout = PlayoutBuffer(initialCapacity: min(PlayoutBuffer.defaultInitialCapacity, maxSamples), maxCapacity: maxSamples)
     }
 
     /// Queues audio recorded at another rate (an 8 kHz prompt on a wideband call), resampled to `agentSampleRate`.
     /// Allocates for the conversion: for prompts, not for streamed audio.
     public func enqueue(_ samples: UnsafeBufferPointer<Int16>, sampleRate: Int) {
-        guard sampleRate != agentSampleRate else { return enqueue(samples) }
-        guard let resampler = try? Resampler(from: sampleRate, to: agentSampleRate) else {
+        guard sampleRate != agentSampleRate else {
+            enqueue(samples)
+            return
+        }
+        guard let converted = try? Resampler.convert(samples, from: sampleRate, to: agentSampleRate) else {
             logger.error("cannot resample a prompt", metadata: ["from": "\(sampleRate)", "to": "\(agentSampleRate)"])
             return
         }
-        var converted = [Int16](repeating: 0, count: resampler.outputCount(forInput: samples.count) + 64)
-        let n = converted.withUnsafeMutableBufferPointer { resampler.process(samples, into: $0) }
-        converted.withUnsafeBufferPointer { enqueue(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+        converted.withUnsafeBufferPointer { _ = enqueue($0) }
     }
 
     /// Places a mark after everything enqueued so far: the delegate's `playedMark` is called once all of that
@@ -390,6 +477,7 @@ public final class RTPSession {
         var result = stats
         result.packetsLost = sequence.lost
         result.playoutSamplesDropped = playout.droppedSamples
+        result.playoutPeakSamples = playout.peakCount
         result.srtp = srtpOutbound != nil
         result.packetsLate = jitter.counters.late
         result.packetsDuplicated = jitter.counters.duplicates
@@ -397,6 +485,7 @@ public final class RTPSession {
         result.packetsDiscarded = jitter.counters.discarded
         result.jitterBufferUnderruns = jitter.counters.underruns
         result.jitterMilliseconds = jitter.jitterMilliseconds
+        result.rtcp = rtcp.figures
         return result
     }
 
@@ -406,19 +495,38 @@ public final class RTPSession {
         return latched ?? sdpRemote
     }
 
-    /// Stops the timer, closes the socket and gives the port back to the pool, once; later calls return the
-    /// same future. Pending marks are not reported.
+    /// Hold and resume (RFC 3264 §8.4), from the SDP directions: `sending` false stops RTP going out (the
+    /// playout buffer still drains, so marks are still reported); `receiving` false means the peer is not
+    /// expected to send, so the inactivity timeout waits until it is again. RTCP goes on either way.
+    public func setDirection(sending: Bool, receiving: Bool) {
+        eventLoop.assertInEventLoop()
+        self.sending = sending
+        expectingMedia = receiving
+        // The silence of the hold is not inactivity: the clock restarts when media is expected again.
+        lastActivity = nil
+    }
+
+    /// The RTCP port by convention (RFC 3550 §11): the RTP port + 1 at the same address.
+    private static func portAbove(_ address: SocketAddress?) -> SocketAddress? {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return nil }
+        return try? SocketAddress(ipAddress: ip, port: port + 1)
+    }
+
+    /// Sends an RTCP BYE (with a last report), stops the timer, closes both sockets and gives the port back to
+    /// the pool, once; later calls return the same future. Pending marks are not reported.
     public func close() -> EventLoopFuture<Void> {
         eventLoop.preconditionInEventLoop()
         if let closeFuture { return closeFuture }
+        if state == .running { sendReport(now: .now(), bye: true) }
         state = .closed
         timer?.cancel()
         timer = nil
         handler.session = nil
+        rtcpHandler.session = nil
         let pool = portPool
         let port = localPort
         let promise = eventLoop.makePromise(of: Void.self)
-        channel.close().whenComplete { _ in
+        channel.close().and(rtcpChannel.close()).whenComplete { _ in
             pool.release(port)
             promise.succeed(())
         }
@@ -460,11 +568,12 @@ public final class RTPSession {
             nextDeadline = nextDeadline + Self.packetInterval
             sent += 1
         }
+        if rtcp.isDue(now: now) { sendReport(now: now, bye: false) }
         schedule()
     }
 
     private func checkInactivity(now: NIODeadline) {
-        if receivedSinceTick || lastActivity == nil {
+        if receivedSinceTick || lastActivity == nil || !expectingMedia {
             receivedSinceTick = false
             lastActivity = now
             return
@@ -484,7 +593,7 @@ public final class RTPSession {
         let markLimit = playout.markSerialLimit
         let count = playout.read(into: UnsafeMutableBufferPointer(rebasing: pcmScratch[0..<frameSamples]))
         let payloadLength = encodeFrame(samples: count)
-        if payloadLength > 0, let destination = latched ?? sdpRemote, let context = handler.context {
+        if payloadLength > 0, sending, let destination = latched ?? sdpRemote, let context = handler.context {
             let header = RTPHeader(
                 marker: !sentFirstPacket, payloadType: codec.payloadType, sequenceNumber: sequenceNumber,
                 timestamp: timestamp, ssrc: ssrc)
@@ -564,7 +673,7 @@ public final class RTPSession {
 
     /// One RFC 4733 packet in place of this slot's audio; the audio waits in the playout buffer.
     private func sendTelephoneEvent(_ event: TelephoneEvent, payloadType: UInt8, timestamp eventTimestamp: UInt32, marker: Bool) {
-        if let destination = latched ?? sdpRemote, let context = handler.context {
+        if sending, let destination = latched ?? sdpRemote, let context = handler.context {
             let header = RTPHeader(
                 marker: marker || !sentFirstPacket, payloadType: payloadType, sequenceNumber: sequenceNumber,
                 timestamp: eventTimestamp, ssrc: ssrc)
@@ -583,6 +692,78 @@ public final class RTPSession {
         timestamp &+= UInt32(codec.timestampsPerPacket)
     }
 
+    // MARK: - RTCP
+
+    /// One compound RTCP packet to the peer: SR while we send (RR otherwise), a report block once the peer's
+    /// stream is known, SDES CNAME, and BYE when leaving. SRTCP-protected when SRTP is on. Nothing when reports are
+    /// off (no interval).
+    private func sendReport(now: NIODeadline, bye: Bool) {
+        guard rtcp.interval != nil else { return }
+        let destination = rtcpMultiplexed ? latched ?? sdpRemote : rtcpLatched ?? rtcpRemote
+        guard let destination, let context = rtcpMultiplexed ? handler.context : rtcpHandler.context else { return }
+        var senderInfo: RTCPSenderInfo?
+        if stats.packetsSent > packetsSentAtLastReport {
+            senderInfo = RTCPSenderInfo(
+                ntpTimestamp: RTCPReporter.ntpNow(), rtpTimestamp: timestamp,
+                packetCount: UInt32(truncatingIfNeeded: stats.packetsSent), octetCount: UInt32(truncatingIfNeeded: stats.bytesSent))
+        }
+        packetsSentAtLastReport = stats.packetsSent
+        let block = sequence.sourceSSRC.map { peer in
+            rtcp.block(
+                peerSSRC: peer, expected: sequence.expected, received: sequence.receivedCount,
+                extendedHighestSequence: sequence.extendedHighest, jitter: jitter.jitter, now: now)
+        }
+        rtcpOutbound.clear()
+        RTCPPacket.write(ssrc: ssrc, senderInfo: senderInfo, block: block, cname: cname, bye: bye, into: &rtcpOutbound)
+        rtcp.sent(now: now)
+        if let srtp = srtpOutbound {
+            rtcpOutbound.reserveCapacity(minimumWritableBytes: SRTPStream.maxRTCPTrailer)
+            let length = rtcpOutbound.readableBytes
+            let protected = rtcpOutbound.withVeryUnsafeMutableBytes { storage in
+                srtp.protectRTCP(storage.baseAddress!, length: length, capacity: storage.count)
+            }
+            guard let protected else {
+                stats.srtpProtectFailures += 1
+                return
+            }
+            rtcpOutbound.moveWriterIndex(forwardBy: protected - length)
+        }
+        context.writeAndFlush(
+            rtcpHandler.wrapOutboundOut(AddressedEnvelope(remoteAddress: destination, data: rtcpOutbound)), promise: nil)
+    }
+
+    fileprivate func receiveRTCP(_ envelope: AddressedEnvelope<ByteBuffer>) {
+        guard state == .running else { return }
+        guard let srtp = srtpInbound else {
+            envelope.data.withUnsafeReadableBytes { readReport($0, from: envelope.remoteAddress) }
+            return
+        }
+        let length = envelope.data.readableBytes
+        guard length <= Self.maxDatagram else { return }
+        // RTP and RTCP are handled one at a time on this loop, so they share the scratch buffer.
+        envelope.data.withUnsafeReadableBytes { srtpScratch.copyMemory(from: $0) }
+        switch srtp.unprotectRTCP(srtpScratch.baseAddress!, length: length, capacity: srtpScratch.count) {
+        case .ok(let plain):
+            readReport(UnsafeRawBufferPointer(rebasing: srtpScratch[0..<plain]), from: envelope.remoteAddress)
+        case .authenticationFailed:
+            stats.srtpAuthenticationFailures += 1
+        case .replayed:
+            stats.srtpReplayFailures += 1
+        case .failed:
+            stats.packetsIgnored += 1
+        }
+    }
+
+    private func readReport(_ bytes: UnsafeRawBufferPointer, from source: SocketAddress) {
+        guard let report = RTCPPacket.parse(bytes, ourSSRC: ssrc) else {
+            stats.packetsIgnored += 1
+            return
+        }
+        rtcp.received(report, now: .now(), ntpNow: RTCPReporter.ntpNow(), clockRate: codec.clockRate)
+        // Symmetric RTCP, like RTP: answer where the peer's reports come from.
+        if symmetric, !rtcpMultiplexed, source.port != 0 { rtcpLatched = source }
+    }
+
     // MARK: - Receiving
 
     fileprivate func receive(_ envelope: AddressedEnvelope<ByteBuffer>) {
@@ -590,6 +771,9 @@ public final class RTPSession {
         guard state == .running else {
             stats.packetsIgnored += 1
             return
+        }
+        if rtcpMultiplexed, envelope.data.withUnsafeReadableBytes({ RTCPPacket.isRTCP($0) }) {
+            return receiveRTCP(envelope)
         }
         guard let srtp = srtpInbound else {
             envelope.data.withUnsafeReadableBytes { bytes in
@@ -621,7 +805,8 @@ public final class RTPSession {
             return
         }
         let isAudio = header.payloadType == codec.payloadType
-        guard isAudio || header.payloadType == telephoneEventPayloadType else {
+        let isComfortNoise = header.payloadType == comfortNoisePayloadType
+        guard isAudio || isComfortNoise || header.payloadType == telephoneEventPayloadType else {
             stats.packetsIgnored += 1
             // Comfort noise and the like share the stream's numbering: their turn is not an audio loss.
             jitter.skip(sequence: header.sequenceNumber)
@@ -639,6 +824,11 @@ public final class RTPSession {
                 stats.packetsIgnored += 1
             }
             latency.record(.rtpReceived, latencyCodec, since: packetReadAt)
+        } else if isComfortNoise {
+            // The peer's silence, announced: its turn passes, and the buffer running dry is a pause, not a loss.
+            jitter.skip(sequence: header.sequenceNumber, announcesSilence: true)
+            stats.comfortNoisePackets += 1
+            comfortNoise?.setLevel(fromPayload: payload)
         } else {
             jitter.skip(sequence: header.sequenceNumber)
             if let digit = events.receive(header: header, payload: payload) {
@@ -656,7 +846,8 @@ public final class RTPSession {
         while pendingSamples < frameSamples {
             switch jitter.pop() {
             case .buffering, .empty:
-                return false
+                guard jitter.peerSilent else { return false }
+                fillSilence()
             case .packet(let slot, let length):
                 jitter.withPayload(slot: slot, length: length) { decode($0) }
             case .lost:
@@ -703,9 +894,24 @@ public final class RTPSession {
                 conceal()
                 return
             }
+            // RFC 7587 §3.1.3: a DTX frame (at most 2 bytes) starts the peer's silence; libopus continues its
+            // comfort noise while no packets come.
+            if payload.count <= Self.opusDTXFrameBytes { jitter.peerPaused() }
             pendingSamples += n
             lastPacketSamples = n
         }
+    }
+
+    /// The rest of this tick's frame during the peer's announced silence: comfort noise at the CN level, or for
+    /// Opus, libopus' continuation of its DTX noise.
+    private func fillSilence() {
+        let rest = UnsafeMutableBufferPointer(rebasing: decodeScratch[pendingSamples..<frameSamples])
+        if codec.law == nil, let opusDecoder {
+            pendingSamples += opusDecoder.conceal(into: rest, next: nil)
+            return
+        }
+        if let comfortNoise { comfortNoise.fill(rest) } else { rest.update(repeating: 0) }
+        pendingSamples = frameSamples
     }
 
     /// Synthesises a lost packet's worth of audio after the samples already waiting.
@@ -780,6 +986,13 @@ final class RTPChannelHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
+    /// The RTCP port's handler (the RTP port's may carry RTCP too, when multiplexed).
+    let carriesRTCP: Bool
+
+    init(carriesRTCP: Bool) {
+        self.carriesRTCP = carriesRTCP
+    }
+
     /// Strong until `RTPSession.close` clears it.
     var session: RTPSession?
     private(set) var context: ChannelHandlerContext?
@@ -794,7 +1007,11 @@ final class RTPChannelHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let session else { return }
-        session.receive(unwrapInboundIn(data))
+        if carriesRTCP {
+            session.receiveRTCP(unwrapInboundIn(data))
+        } else {
+            session.receive(unwrapInboundIn(data))
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -16,6 +16,8 @@ public struct RTPStatistics: Sendable, Hashable, Codable {
     public var telephoneEvents = 0
     /// Samples refused by `enqueue` because the playout buffer was at its cap.
     public var playoutSamplesDropped = 0
+    /// The most samples that ever waited in the playout buffer at once.
+    public var playoutPeakSamples = 0
     /// Times the sender was so late that it gave up catching up and restarted its clock.
     public var senderClockResets = 0
     /// Whether the stream is SRTP.
@@ -42,6 +44,10 @@ public struct RTPStatistics: Sendable, Hashable, Codable {
     public var jitterBufferUnderruns = 0
     /// RFC 3550 interarrival jitter of the peer's audio, in milliseconds.
     public var jitterMilliseconds = 0.0
+    /// RFC 3389 comfort-noise packets received (the peer's silence; neither audio nor loss).
+    public var comfortNoisePackets = 0
+    /// RTCP both ways: reports, the peer's view of our stream, round-trip times.
+    public var rtcp = RTCPFigures()
 
     public init() {}
 }
@@ -107,4 +113,11 @@ struct SequenceTracker: Sendable {
     }
 
     var lost: Int { Int(carriedLost + currentLost) }
+
+    /// For RTCP report blocks (RFC 3550 A.3), over the current source: packets expected and received, the
+    /// extended highest sequence number, and the source.
+    var expected: Int { initialized ? Int(cycles + Int64(maxSeq) - baseSeq + 1) : 0 }
+    var receivedCount: Int { Int(received) }
+    var extendedHighest: UInt32 { UInt32(truncatingIfNeeded: cycles + Int64(maxSeq)) }
+    var sourceSSRC: UInt32? { initialized ? ssrc : nil }
 }

@@ -4,7 +4,8 @@ import CSpeexDSP
 ///
 /// Used where a G.711 leg (8 kHz) meets a wideband agent (16 or 24 kHz). Keeps its filter history between calls
 /// to `process`, so consecutive frames join without clicks. Confined to the call's event loop; no allocation.
-final class Resampler {
+/// Whole prompts are converted with `convert`.
+public final class Resampler {
     /// Speex' quality 5: its VoIP default, ≈ 0.1 % THD for speech, a few µs per 20 ms frame.
     static let quality: Int32 = 5
 
@@ -36,6 +37,27 @@ final class Resampler {
         var produced = UInt32(output.count)
         _ = speex_resampler_process_int(state, 0, input.baseAddress, &consumed, output.baseAddress, &produced)
         return Int(produced)
+    }
+}
+
+extension Resampler {
+    /// Converts a whole prompt (a WAV file, rendered speech) to another rate, flushing the filter so its tail is
+    /// kept. Allocates: for prompts, not for streamed audio.
+    public static func convert(_ samples: UnsafeBufferPointer<Int16>, from inputRate: Int, to outputRate: Int) throws(MediaError) -> [Int16] {
+        guard inputRate != outputRate else { return Array(samples) }
+        let resampler = try Resampler(from: inputRate, to: outputRate)
+        let latency = Int(speex_resampler_get_input_latency(resampler.state))
+        var padded = Array(samples)
+        padded.append(contentsOf: repeatElement(0, count: latency))
+        var converted = [Int16](repeating: 0, count: (padded.count * outputRate + inputRate - 1) / inputRate + 64)
+        let produced = padded.withUnsafeBufferPointer { input in
+            converted.withUnsafeMutableBufferPointer { resampler.process(input, into: $0) }
+        }
+        // Drop the filter's delay at the start, so the prompt starts when it is queued.
+        let delay = Int(speex_resampler_get_output_latency(resampler.state))
+        let wanted = samples.count * outputRate / inputRate
+        let end = min(produced, delay + wanted)
+        return Array(converted[min(delay, end)..<end])
     }
 }
 

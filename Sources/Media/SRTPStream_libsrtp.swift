@@ -83,18 +83,41 @@ final class SRTPStream {
         return Int(n)
     }
 
+    /// Bytes `protectRTCP` may append: the SRTCP index word and the trailer.
+    static let maxRTCPTrailer = Int(SRTP_MAX_TRAILER_LEN) + 4
+
+    /// SRTCP (RFC 3711 §3.4): encrypts and authenticates the compound RTCP packet at `packet` in place.
+    /// - Parameter capacity: at least `length + maxRTCPTrailer`.
+    /// - Returns: the SRTCP packet's length, or nil if libsrtp refused it.
+    func protectRTCP(_ packet: UnsafeMutableRawPointer, length: Int, capacity: Int) -> Int? {
+        precondition(capacity >= length + Self.maxRTCPTrailer, "SRTCP needs room for its index and trailer")
+        var n = Int32(length)
+        guard srtp_protect_rtcp(session, packet, &n) == srtp_err_status_ok else { return nil }
+        return Int(n)
+    }
+
+    /// SRTCP: authenticates and decrypts the packet at `packet` in place.
+    func unprotectRTCP(_ packet: UnsafeMutableRawPointer, length: Int, capacity: Int) -> Verdict {
+        precondition(capacity >= length + Self.maxTrailer, "libsrtp may write past the packet")
+        var n = Int32(length)
+        return Self.verdict(srtp_unprotect_rtcp(session, packet, &n), length: n)
+    }
+
+    private static func verdict(_ status: srtp_err_status_t, length: Int32) -> Verdict {
+        switch status {
+        case srtp_err_status_ok: .ok(length: Int(length))
+        case srtp_err_status_auth_fail: .authenticationFailed
+        case srtp_err_status_replay_fail, srtp_err_status_replay_old: .replayed
+        default: .failed
+        }
+    }
+
     /// Authenticates and decrypts the SRTP packet of `length` bytes at `packet` in place.
     /// - Parameter capacity: bytes writable at `packet`; must be at least `length + maxTrailer`.
     func unprotect(_ packet: UnsafeMutableRawPointer, length: Int, capacity: Int) -> Verdict {
         precondition(capacity >= length + Self.maxTrailer, "libsrtp may write past the packet")
         var n = Int32(length)
-        let status = srtp_unprotect(session, packet, &n)
-        switch status {
-        case srtp_err_status_ok: return .ok(length: Int(n))
-        case srtp_err_status_auth_fail: return .authenticationFailed
-        case srtp_err_status_replay_fail, srtp_err_status_replay_old: return .replayed
-        default: return .failed
-        }
+        return Self.verdict(srtp_unprotect(session, packet, &n), length: n)
     }
 }
 

@@ -69,14 +69,29 @@ public struct AudioOfferAnswer: Sendable {
             return map.encoding.lowercased() == "telephone-event" && map.clockRate == choice.map.clockRate
         }
         let isOpus = choice.map.encoding.uppercased() == "OPUS"
-        return .agreed(NegotiatedAudio(
+        // RFC 3389 comfort noise at the codec's clock (8 kHz: G.711); Opus has its own DTX.
+        let comfortNoise = audio.formats.first { pt in
+            guard let map = audio.rtpMap(for: pt) else { return false }
+            return map.encoding.uppercased() == "CN" && map.clockRate == choice.map.clockRate && !isOpus
+        }
+        var agreed = NegotiatedAudio(
             remoteAddress: address, remotePort: audio.port, encoding: choice.map.encoding.uppercased(),
             payloadType: choice.pt, clockRate: choice.map.clockRate, channels: choice.map.channels,
             remoteFormatParameters: audio.fmtp[choice.pt], localFormatParameters: isOpus ? opusParameters : nil,
             telephoneEventPayloadType: telephoneEvent,
             telephoneEventFormats: telephoneEvent.flatMap { audio.fmtp[$0] },
             direction: audio.direction.answer, transport: audio.proto, srtp: srtp
-        ))
+        )
+        agreed.comfortNoisePayloadType = comfortNoise
+        agreed.remoteRTCPPort = audio.rtcpPort
+        agreed.remoteRTCPAddress = audio.rtcpAddress
+        agreed.rtcpMultiplexed = audio.rtcpMultiplexed
+        return .agreed(agreed)
+    }
+
+    /// RFC 2543 hold: a connection address of 0.0.0.0 (or ::) means "do not send to me".
+    static func isHoldAddress(_ address: String) -> Bool {
+        address == "0.0.0.0" || address == "::"
     }
 
     /// G.711 at 8 kHz mono; Opus always as `opus/48000/2` (RFC 7587 §7, whatever is actually coded).
@@ -158,6 +173,22 @@ public struct NegotiatedAudio: Sendable, Equatable {
     public var transport: String
     /// SDES-keyed SRTP, or nil for plain RTP.
     public var srtp: NegotiatedSRTP?
+    /// RFC 3389 comfort noise (`CN/8000`), when the offer had it at the codec's clock; echoed in the answer.
+    public var comfortNoisePayloadType: UInt8?
+    /// The peer's `a=rtcp:` port and address, if it named them (else RTCP goes to the RTP port + 1).
+    public var remoteRTCPPort: Int?
+    public var remoteRTCPAddress: String?
+    /// RTCP shares the RTP port (the offer had `a=rtcp-mux`, and the answer says so too).
+    public var rtcpMultiplexed = false
+
+    /// Whether we send RTP: our direction allows it and the peer did not give the RFC 2543 hold address
+    /// (it holds the call with `sendonly`/`inactive`, or `c=0.0.0.0`).
+    public var sendsMedia: Bool {
+        (direction == .sendrecv || direction == .sendonly) && !AudioOfferAnswer.isHoldAddress(remoteAddress)
+    }
+
+    /// Whether the peer is expected to send RTP.
+    public var receivesMedia: Bool { direction == .sendrecv || direction == .recvonly }
 
     public init(
         remoteAddress: String, remotePort: Int, encoding: String, payloadType: UInt8, clockRate: Int = 8000,
@@ -181,7 +212,9 @@ public struct NegotiatedAudio: Sendable, Equatable {
     }
 
     /// The SDP answer for a local RTP address and port. With SRTP, `srtp.localKeyParameters` must be set.
-    public func answer(localAddress: String, localPort: Int, sessionID: String) -> SessionDescription {
+    /// - Parameter version: the `o=` version, raised by each new description in the session (RFC 3264 §8);
+    ///   the session id when not given.
+    public func answer(localAddress: String, localPort: Int, sessionID: String, version: String? = nil) -> SessionDescription {
         var rtpMaps: [UInt8: MediaDescription.RTPMap] = [
             payloadType: .init(encoding: encoding == "OPUS" ? "opus" : encoding, clockRate: clockRate, channels: channels)
         ]
@@ -193,17 +226,22 @@ public struct NegotiatedAudio: Sendable, Equatable {
             rtpMaps[event] = .init(encoding: "telephone-event", clockRate: clockRate)
             fmtp[event] = telephoneEventFormats ?? "0-16"
         }
+        if let comfortNoise = comfortNoisePayloadType {
+            formats.append(comfortNoise)
+            rtpMaps[comfortNoise] = .init(encoding: "CN", clockRate: clockRate)
+        }
         var crypto: [SDESCrypto] = []
         if let srtp {
             precondition(srtp.localKeyParameters != nil, "SRTP answer without a local key")
             crypto = [SDESCrypto(tag: srtp.tag, suite: srtp.suite, keyParameters: srtp.localKeyParameters ?? "")]
         }
-        let media = MediaDescription(
+        var media = MediaDescription(
             type: "audio", port: localPort, proto: transport, formats: formats, rtpMaps: rtpMaps, fmtp: fmtp,
             direction: direction, packetTime: 20, crypto: crypto
         )
+        media.rtcpMultiplexed = rtcpMultiplexed
         return SessionDescription(
-            origin: .init(username: "trunkline", sessionID: sessionID, version: sessionID, address: localAddress),
+            origin: .init(username: "trunkline", sessionID: sessionID, version: version ?? sessionID, address: localAddress),
             sessionName: "trunkline", connectionAddress: localAddress, media: [media]
         )
     }

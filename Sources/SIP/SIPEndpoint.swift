@@ -15,11 +15,23 @@ public final class SIPEndpoint: Sendable {
         public var host: String
         public var port: Int
         public var userAgent: String
+        /// SIP over TLS besides UDP and TCP: the port and sofia's certificate folder (`agent.pem`, `cafile.pem`).
+        public var tls: TLS?
 
-        public init(host: String, port: Int, userAgent: String = "Trunkline") {
+        public struct TLS: Sendable {
+            public var port: Int
+            public var certificateDirectory: String
+            public init(port: Int, certificateDirectory: String) {
+                self.port = port
+                self.certificateDirectory = certificateDirectory
+            }
+        }
+
+        public init(host: String, port: Int, userAgent: String = "Trunkline", tls: TLS? = nil) {
             self.host = host
             self.port = port
             self.userAgent = userAgent
+            self.tls = tls
         }
     }
 
@@ -32,7 +44,7 @@ public final class SIPEndpoint: Sendable {
         }
     }
 
-    private let stack: SofiaStack
+    let stack: SofiaStack
 
     public init(configuration: Configuration, logger: Logger, eventHandler: @escaping @Sendable (SIPEvent) -> Void) {
         self.stack = SofiaStack(configuration: configuration, logger: logger, eventHandler: eventHandler)
@@ -62,12 +74,20 @@ public final class SIPEndpoint: Sendable {
         stack.post { $0.doInvite(leg.rawValue, invite) }
     }
 
-    /// Sends OPTIONS to `uri` and returns the final status (408 or 503 when nothing answered).
-    public func options(_ uri: String) async -> Int {
+    /// Sends OPTIONS to `uri` and returns the final status (408 or 503 when nothing answered, 408 too when
+    /// nothing answered within `timeout`, which may be shorter than sofia's Timer F).
+    public func options(_ uri: String, timeout: Duration? = nil) async -> Int {
         await withCheckedContinuation { continuation in
             let id = stack.allocateLeg()
-            stack.post { $0.doOptions(id, uri: uri, continuation: continuation) }
+            stack.post { $0.doOptions(id, uri: uri, timeout: timeout, continuation: continuation) }
         }
+    }
+
+    /// Leaves an INVITE without a final response (a banned source): its transaction is held, absorbing the
+    /// sender's retransmissions, until the sender has given up (Timer B, 32 s), then released. Releasing it
+    /// earlier would make nua answer 480. Only sofia's automatic 100 Trying has gone out.
+    public func discard(_ leg: SIPCallLegID) {
+        stack.post { $0.doDiscard(leg) }
     }
 
     /// Ends an established call with BYE, an unanswered incoming one with 480, an unanswered outgoing one with
@@ -80,6 +100,13 @@ public final class SIPEndpoint: Sendable {
     /// established call; dropped when the leg is gone or not yet established.
     public func sendInfo(_ leg: SIPCallLegID, contentType: String, body: String) {
         stack.post { $0.doInfo(leg, contentType: contentType, body: body) }
+    }
+
+    /// Sends REFER (RFC 3515) in an established call's dialog, asking the far end to call `referTo` (a URI, with
+    /// any headers to carry as URI headers); progress arrives as `refer` events. On a leg that is gone or not
+    /// established the answer is a `refer` event with 481, nothing is sent.
+    public func refer(_ leg: SIPCallLegID, referTo: String) {
+        stack.post { $0.doRefer(leg, referTo: referTo) }
     }
 
     /// Shuts nua down (BYE to established calls, final answers to pending ones) and stops the thread.
@@ -99,7 +126,7 @@ final class SofiaStack: @unchecked Sendable {
 
     // Set on the sofia thread before `started` is signalled, then read-only; guarded by that handshake.
     private var root: OpaquePointer?
-    private var nua: OpaquePointer?
+    private(set) var nua: OpaquePointer?
     private var thread: Thread?
     private let started = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
@@ -108,8 +135,10 @@ final class SofiaStack: @unchecked Sendable {
     // Protected by the sofia thread.
     private var legs: [UInt64: LegState] = [:]
     private var probes: [UInt64: (handle: OpaquePointer, continuation: CheckedContinuation<Int, Never>)] = [:]
+    /// Registrations we keep (Registration.swift).
+    var registrations: [UInt64: RegistrationState] = [:]
     private let nextLeg = Atomic<UInt64>(1)
-    private var shuttingDown = false
+    private(set) var shuttingDown = false
 
     private struct LegState {
         var handle: OpaquePointer
@@ -125,6 +154,10 @@ final class SofiaStack: @unchecked Sendable {
         var attempt = 0
         /// A response that means the far end is alive, so failing over would call the callee twice.
         var heardFromCallee = false
+        /// Any response at all to this attempt (100 Trying included): the INVITE timeout no longer applies.
+        var heardAnything = false
+        /// The INVITE came over TLS: our Contact names the TLS transport.
+        var overTLS = false
     }
 
     /// Leg ids are unique across both directions; an outgoing leg's id exists before its handle does.
@@ -172,6 +205,20 @@ final class SofiaStack: @unchecked Sendable {
         }
     }
 
+    /// Runs `command` on the sofia thread after `delay`. Call on the sofia thread.
+    func after(_ delay: Duration, _ command: @escaping (SofiaStack) -> Void) {
+        guard let root else { return }
+        let milliseconds = UInt32(clamping: delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
+        let box = Unmanaged.passRetained(CommandBox { command(self) })
+        let result = tl_after(root, milliseconds, { context in
+            Unmanaged<CommandBox>.fromOpaque(context!).takeRetainedValue().run()
+        }, box.toOpaque())
+        if result != 0 {
+            box.release()
+            logger.error("could not arm a sofia timer")
+        }
+    }
+
     // MARK: - Sofia thread
 
     private func runLoop() {
@@ -182,13 +229,27 @@ final class SofiaStack: @unchecked Sendable {
             .add(tl_nutag_url(), string: url)
             .add(tl_nutag_autoanswer(), 0)
             .add(tl_nutag_media_enable(), 0)
-            .add(tl_nutag_allow(), string: "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO")
+            // NOTIFY: the implied subscription of a REFER we send (nua matches and answers it).
+            .add(tl_nutag_allow(), string: "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY")
             // INFO is answered by us (200, 400 or 415 by body), not by nua.
             .add(tl_nutag_appl_method(), string: "INFO")
             .add(tl_siptag_user_agent_str(), string: configuration.userAgent)
             // Answer to the packet's source port even without ;rport (RFC 3581 behaviour for every client):
             // carriers behind NAT and clients that omit rport still get their responses.
             .add(tl_ntatag_server_rport(), 2)
+            // A message bigger than this is refused by sofia before it is parsed into anything we read: a carrier
+            // INVITE with Identity and context headers stays under 8 KiB.
+            .add(tl_ntatag_maxsize(), Self.maximumMessageSize)
+            // A second copy of a request that forked back to us (same Call-ID, From tag and CSeq, another branch)
+            // gets 482 Loop Detected (RFC 3261 §8.2.2.2).
+            .add(tl_ntatag_merge_482(), 1)
+        var transports = "udp,tcp"
+        if let tls = configuration.tls {
+            let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            tags.add(tl_nutag_sips_url(), string: "sips:\(host):\(tls.port)")
+            tags.add(tl_tptag_certificate(), string: tls.certificateDirectory)
+            transports += ",tls:\(tls.port)"
+        }
         nua = tags.withTags { list in
             tl_nua_create(root, { event, status, phrase, nua, magic, nh, hmagic, sip, tags in
                 guard let magic else { return }
@@ -205,7 +266,7 @@ final class SofiaStack: @unchecked Sendable {
             started.signal()
             return
         }
-        logger.info("SIP listening", metadata: ["url": "\(url)", "transports": "udp,tcp"])
+        logger.info("SIP listening", metadata: ["url": "\(url)", "transports": "\(transports)"])
         started.signal()
         su_root_run(root)
         nua_destroy(nua)
@@ -221,7 +282,9 @@ final class SofiaStack: @unchecked Sendable {
         let leg = legMagic.map { UInt64(UInt(bitPattern: $0)) }
         switch event {
         case nua_i_invite:
-            guard let handle, let sip, leg == nil else { return }
+            guard let handle, let sip else { return }
+            // An INVITE on a handle we already bound is a re-INVITE in that dialog.
+            if let leg { return reinvite(leg: leg, handle: handle, sip: sip, nua: nua) }
             acceptInvite(handle: handle, sip: sip, nua: nua)
         case nua_i_info:
             guard let handle else { return }
@@ -233,6 +296,19 @@ final class SofiaStack: @unchecked Sendable {
         case nua_r_invite:
             guard let leg, legs[leg]?.outgoing == true else { return }
             inviteResponse(leg: leg, status: status, phrase: phrase, sip: sip)
+        case nua_r_refer:
+            // nua's own 100 (sent when the REFER goes out) carries no answer.
+            guard let leg, legs[leg] != nil, status >= 200 else { return }
+            eventHandler(.refer(SIPCallLegID(rawValue: leg), .answered(status: status, phrase: phrase)))
+        case nua_i_notify:
+            guard let leg, legs[leg] != nil else { return }
+            // Without a message, nua ended the subscription itself (no NOTIFY before it expired).
+            guard let sip else { return eventHandler(.refer(SIPCallLegID(rawValue: leg), .notified(frag: nil, terminated: true))) }
+            let frag = Self.body(of: sip.pointee).flatMap(SIPFrag.parse)
+            eventHandler(.refer(SIPCallLegID(rawValue: leg), .notified(frag: frag, terminated: tl_subscription_terminated(sip) == 1)))
+        case nua_r_register, nua_r_unregister:
+            guard let leg else { return }
+            registerResponse(leg, status: status, phrase: phrase, sip: sip)
         case nua_r_options:
             guard let leg, status >= 200, let probe = probes.removeValue(forKey: leg) else { return }
             nua_handle_bind(probe.handle, nil)
@@ -246,16 +322,7 @@ final class SofiaStack: @unchecked Sendable {
                 legs[leg] = state
                 eventHandler(.established(SIPCallLegID(rawValue: leg)))
             } else if callState == Int32(nua_callstate_terminated.rawValue) {
-                legs[leg] = nil
-                nua_handle_bind(state.handle, nil)
-                nua_handle_destroy(state.handle)
-                if let next = failover(state) {
-                    logger.warning("no answer from a termination address; trying the next", metadata: [
-                        "leg": "\(leg)", "status": "\(status)", "next": "\(next.requestURI)",
-                    ])
-                    return sendInvite(leg, next.invite, attempt: next.attempt)
-                }
-                eventHandler(.terminated(SIPCallLegID(rawValue: leg), state.cause ?? .failed(status: status, phrase: phrase)))
+                legEnded(leg, state, status: status, phrase: phrase)
             }
         case nua_r_shutdown:
             if status >= 200 { su_root_break(root) }
@@ -268,9 +335,39 @@ final class SofiaStack: @unchecked Sendable {
         }
     }
 
+    /// The leg's handle is done: release it, then try the next address or report the end.
+    private func legEnded(_ leg: UInt64, _ state: LegState, status: Int, phrase: String) {
+        legs[leg] = nil
+        nua_handle_bind(state.handle, nil)
+        nua_handle_destroy(state.handle)
+        if let next = failover(state) {
+            logger.warning("no answer from a termination address; trying the next", metadata: [
+                "leg": "\(leg)", "status": "\(status)", "next": "\(next.requestURI)",
+            ])
+            return sendInvite(leg, next.invite, attempt: next.attempt)
+        }
+        eventHandler(.terminated(SIPCallLegID(rawValue: leg), state.cause ?? .failed(status: status, phrase: phrase)))
+    }
+
+    /// The INVITE timeout ran out on an attempt that drew no response at all: drop it as if it had timed out.
+    private func inviteTimedOut(_ leg: UInt64, attempt: Int) {
+        guard var state = legs[leg], state.attempt == attempt, !state.heardAnything, !state.established else { return }
+        logger.warning("no response to INVITE within the trunk's invite timeout", metadata: [
+            "leg": "\(leg)", "uri": "\(state.invite?.requestURIs[attempt] ?? "-")",
+        ])
+        state.cause = .declined(status: 408, phrase: "Request Timeout")
+        legEnded(leg, state, status: 408, phrase: "Request Timeout")
+    }
+
     private func acceptInvite(handle: OpaquePointer, sip: UnsafePointer<sip_t>, nua: OpaquePointer?) {
         if shuttingDown {
             tl_nua_respond(handle, 503, "Service Unavailable", nil)
+            nua_handle_destroy(handle)
+            return
+        }
+        // The INVITE may go no further (RFC 3261 §16.3): we would forward it, as a B2BUA, so answer as a proxy does.
+        if let maxForwards = sip.pointee.sip_max_forwards, maxForwards.pointee.mf_count == 0 {
+            SofiaTagList().withTags { tl_nua_respond(handle, 483, "Too Many Hops", $0) }
             nua_handle_destroy(handle)
             return
         }
@@ -285,24 +382,44 @@ final class SofiaStack: @unchecked Sendable {
         }
         let id = allocateLeg()
         nua_handle_bind(handle, UnsafeMutableRawPointer(bitPattern: UInt(id)))
-        legs[id] = LegState(handle: handle)
-
         let message = sip.pointee
+        var state = LegState(handle: handle)
+        state.overTLS = message.sip_via.flatMap { Self.string($0.pointee.v_protocol) }?.uppercased().hasSuffix("/TLS") == true
+        legs[id] = state
+
+        let requestURI = tl_request_uri(sip).map { pointer in
+            defer { free(pointer) }
+            return String(cString: pointer)
+        } ?? ""
+        let transport: SIPTransport = isTCP == 0 ? .udp : (state.overTLS ? .tls : .tcp)
         let invite = IncomingInvite(
             leg: SIPCallLegID(rawValue: id),
             callID: message.sip_call_id.map { String(cString: $0.pointee.i_id) } ?? "",
             requestUser: message.sip_request.flatMap { Self.string($0.pointee.rq_url.url_user) },
+            requestURI: requestURI,
             from: Self.nameAddress(message.sip_from),
             to: Self.nameAddress(message.sip_to),
-            source: SIPSource(host: String(cString: host), port: Int(port), transport: isTCP != 0 ? .tcp : .udp),
+            source: SIPSource(host: String(cString: host), port: Int(port), transport: transport),
             contentType: message.sip_content_type.flatMap { Self.string($0.pointee.c_type) },
             acceptedBodyTypes: Self.acceptedTypes(message.sip_accept),
             body: Self.body(of: message),
             extensionHeaders: Self.extensionHeaders(message.sip_unknown),
             identityHeaders: Self.unknownHeaderValues(message.sip_unknown, named: ["identity", "y"], limit: 8, maximumLength: 8192),
-            assertedIdentity: Self.unknownHeaderValues(message.sip_unknown, named: ["p-asserted-identity"], limit: 1, maximumLength: 2048).first
+            assertedIdentity: Self.unknownHeaderValues(message.sip_unknown, named: ["p-asserted-identity"], limit: 1, maximumLength: 2048).first,
+            authorization: Self.authorization(message.sip_authorization)
         )
         eventHandler(.invite(invite))
+    }
+
+    /// A re-INVITE: the gateway answers it through `respond` (nua sends nothing by itself, media being ours).
+    /// One that arrives before the call is up is refused with 491 (RFC 3261 §14.2: an offer is pending).
+    private func reinvite(leg: UInt64, handle: OpaquePointer, sip: UnsafePointer<sip_t>, nua: OpaquePointer?) {
+        guard let state = legs[leg], state.established else {
+            // To this request, not to the first INVITE still pending on the handle.
+            SofiaTagList().withTags { tl_nua_respond_current(nua, handle, 491, "Request Pending", $0) }
+            return
+        }
+        eventHandler(.reinvite(SIPCallLegID(rawValue: leg), sdp: Self.body(of: sip.pointee)))
     }
 
     /// In-dialog INFO: a DTMF body becomes an event; anything else gets the matching error.
@@ -342,7 +459,14 @@ final class SofiaStack: @unchecked Sendable {
             tags.add(tl_siptag_payload_str(), string: sdp)
         }
         for header in headers { tags.add(tl_siptag_header_str(), string: header) }
-        if status >= 300 { legs[leg.rawValue]?.cause = .rejected(status: status) }
+        // An error to a re-INVITE leaves the established call as it was.
+        if status >= 300, !state.established { legs[leg.rawValue]?.cause = .rejected(status: status) }
+        // sofia would write `sips:` for a TLS dialog, which some peers (baresip's libre) cannot route to:
+        // `sip:…;transport=tls` is the same transport in the form every stack reads.
+        if state.overTLS, status < 300, let tls = configuration.tls {
+            let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            tags.add(tl_siptag_contact_str(), string: "<sip:\(host):\(tls.port);transport=tls>")
+        }
         tags.withTags { tl_nua_respond(state.handle, Int32(status), phrase, $0) }
     }
 
@@ -372,6 +496,9 @@ final class SofiaStack: @unchecked Sendable {
             return
         }
         legs[id] = LegState(handle: handle, outgoing: true, credentials: invite.credentials, invite: invite, attempt: attempt)
+        if let timeout = invite.responseTimeout {
+            after(timeout) { $0.inviteTimedOut(id, attempt: attempt) }
+        }
         let tags = SofiaTagList()
             .add(tl_nutag_url(), string: invite.requestURIs[attempt])
             .add(tl_siptag_content_type_str(), string: "application/sdp")
@@ -384,6 +511,8 @@ final class SofiaStack: @unchecked Sendable {
     /// for the `terminated` event that follows.
     private func inviteResponse(leg: UInt64, status: Int, phrase: String, sip: UnsafePointer<sip_t>?) {
         guard var state = legs[leg] else { return }
+        state.heardAnything = true
+        legs[leg]?.heardAnything = true
         let sdp = sip.flatMap { Self.body(of: $0.pointee) }
         switch status {
         case 401, 407:
@@ -427,7 +556,7 @@ final class SofiaStack: @unchecked Sendable {
         tags.withTags { tl_nua_bye(state.handle, $0) }
     }
 
-    func doOptions(_ id: UInt64, uri: String, continuation: CheckedContinuation<Int, Never>) {
+    func doOptions(_ id: UInt64, uri: String, timeout: Duration?, continuation: CheckedContinuation<Int, Never>) {
         let handle = SofiaTagList()
             .add(tl_siptag_to_str(), string: "<\(uri)>")
             .withTags { tl_nua_handle(nua, UnsafeMutableRawPointer(bitPattern: UInt(id)), $0) }
@@ -437,7 +566,24 @@ final class SofiaStack: @unchecked Sendable {
         }
         probes[id] = (handle, continuation)
         SofiaTagList().add(tl_nutag_url(), string: uri).withTags { tl_nua_options(handle, $0) }
+        if let timeout {
+            after(timeout) { stack in
+                guard let probe = stack.probes.removeValue(forKey: id) else { return }
+                nua_handle_bind(probe.handle, nil)
+                nua_handle_destroy(probe.handle)
+                probe.continuation.resume(returning: 408)
+            }
+        }
     }
+
+    func doDiscard(_ leg: SIPCallLegID) {
+        guard let state = legs.removeValue(forKey: leg.rawValue) else { return }
+        nua_handle_bind(state.handle, nil)
+        after(Self.timerB) { _ in nua_handle_destroy(state.handle) }
+    }
+
+    /// RFC 3261 Timer B (64 × T1): how long a client keeps retransmitting an unanswered INVITE.
+    static let timerB: Duration = .seconds(32)
 
     func doInfo(_ leg: SIPCallLegID, contentType: String, body: String) {
         guard let state = legs[leg.rawValue], state.established else { return }
@@ -445,6 +591,14 @@ final class SofiaStack: @unchecked Sendable {
             .add(tl_siptag_content_type_str(), string: contentType)
             .add(tl_siptag_payload_str(), string: body)
             .withTags { tl_nua_info(state.handle, $0) }
+    }
+
+    func doRefer(_ leg: SIPCallLegID, referTo: String) {
+        guard let state = legs[leg.rawValue], state.established else {
+            eventHandler(.refer(leg, .answered(status: 481, phrase: "Call Does Not Exist")))
+            return
+        }
+        SofiaTagList().add(tl_siptag_refer_to_str(), string: referTo).withTags { tl_nua_refer(state.handle, $0) }
     }
 
     func doShutdown() {
@@ -455,12 +609,16 @@ final class SofiaStack: @unchecked Sendable {
         }
         probes = [:]
         shuttingDown = true
+        unregisterAll()
         nua_shutdown(nua)
     }
 
     // MARK: - Reading sofia structures
 
-    private static func string(_ pointer: UnsafePointer<CChar>?) -> String? {
+    /// sofia's size cap on one message (NTATAG_MAXSIZE).
+    static let maximumMessageSize = 32768
+
+    static func string(_ pointer: UnsafePointer<CChar>?) -> String? {
         pointer.map { String(cString: $0) }
     }
 
@@ -482,6 +640,20 @@ final class SofiaStack: @unchecked Sendable {
             text = ""
         }
         return SIPNameAddress(text: text, user: string(header.pointee.a_url.url_user), host: string(header.pointee.a_url.url_host))
+    }
+
+    /// `Authorization` header values, each serialised back to text (for the gateway's digest check).
+    private static func authorization(_ first: UnsafeMutablePointer<sip_authorization_t>?) -> [String] {
+        var result: [String] = []
+        var next = first
+        while let header = next, result.count < 4 {
+            if let c = tl_header_string(UnsafeRawPointer(header).assumingMemoryBound(to: msg_header_t.self)) {
+                result.append(String(cString: c))
+                free(c)
+            }
+            next = header.pointee.au_next
+        }
+        return result
     }
 
     private static func acceptedTypes(_ first: UnsafeMutablePointer<sip_accept_t>?) -> [String]? {

@@ -7,7 +7,7 @@ public struct SIPCallLegID: Hashable, Sendable, CustomStringConvertible {
 
 /// The transport a request arrived on.
 public enum SIPTransport: String, Sendable {
-    case udp, tcp
+    case udp, tcp, tls
 }
 
 /// Where a request came from: the packet's source, not anything the request claims about itself.
@@ -44,6 +44,8 @@ public struct IncomingInvite: Sendable {
     public var callID: String
     /// User part of the Request-URI: the called number.
     public var requestUser: String?
+    /// The whole Request-URI, as a digest response must name it.
+    public var requestURI: String
     public var from: SIPNameAddress
     public var to: SIPNameAddress
     public var source: SIPSource
@@ -58,6 +60,8 @@ public struct IncomingInvite: Sendable {
     public var identityHeaders: [String]
     /// The P-Asserted-Identity value, if any (the caller's network-asserted identity; may carry `verstat`).
     public var assertedIdentity: String?
+    /// `Authorization` header values (digest credentials answering our challenge), at most 4.
+    public var authorization: [String]
 }
 
 /// How a call leg ended.
@@ -87,10 +91,17 @@ public enum SIPEvent: Sendable {
     case progress(SIPCallLegID, status: Int, sdp: String?)
     /// Our INVITE was answered (2xx) with this SDP answer; sofia sends the ACK.
     case answered(SIPCallLegID, sdp: String?)
+    /// A re-INVITE on an established call, with its SDP offer (nil for an offerless one). Answer it with
+    /// `SIPEndpoint.respond` (200 with our SDP, or 488 — which leaves the call as it was).
+    case reinvite(SIPCallLegID, sdp: String?)
     /// A DTMF key from an in-dialog SIP INFO (already answered 200).
     case infoDigit(SIPCallLegID, Character, durationMs: Int?)
+    /// Progress of a REFER sent with `SIPEndpoint.refer`: its answer, then its NOTIFYs.
+    case refer(SIPCallLegID, ReferProgress)
     /// The leg is gone; its id will not be used again.
     case terminated(SIPCallLegID, SIPTermination)
+    /// A registration we keep changed state (registered, refreshed, failed and retrying).
+    case registration(name: String, RegistrationStatus)
 }
 
 /// A new call we place: everything the INVITE carries, as text sofia parses.
@@ -108,11 +119,15 @@ public struct OutgoingInvite: Sendable {
     public var headers: [String]
     /// Used to answer a 401/407 challenge, once.
     public var credentials: DigestCredentials?
+    /// An attempt that draws no response within this time goes to the next Request-URI (as a 408 would);
+    /// nil leaves it to sofia's Timer B.
+    public var responseTimeout: Duration?
 
     public init(
         requestURIs: [String], from: String, to: String, callID: String, sdp: String, headers: [String] = [],
-        credentials: DigestCredentials? = nil
+        credentials: DigestCredentials? = nil, responseTimeout: Duration? = nil
     ) {
+        self.responseTimeout = responseTimeout
         self.callID = callID
         precondition(!requestURIs.isEmpty, "an INVITE needs a Request-URI")
         self.requestURIs = requestURIs

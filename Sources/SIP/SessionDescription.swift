@@ -47,6 +47,11 @@ public struct MediaDescription: Sendable, Equatable {
     public var packetTime: Int?
     /// SDES keys (`a=crypto`), in the offerer's order of preference.
     public var crypto: [SDESCrypto]
+    /// `a=rtcp:` (RFC 3605): the RTCP port, and address if not the stream's, when not the RTP port + 1.
+    public var rtcpPort: Int?
+    public var rtcpAddress: String?
+    /// `a=rtcp-mux` (RFC 5761): RTCP on the RTP port.
+    public var rtcpMultiplexed = false
 
     public struct RTPMap: Sendable, Equatable {
         public var encoding: String
@@ -99,6 +104,7 @@ public struct MediaDescription: Sendable, Equatable {
         case 8: return RTPMap(encoding: "PCMA", clockRate: 8000)
         case 9: return RTPMap(encoding: "G722", clockRate: 8000)
         case 18: return RTPMap(encoding: "G729", clockRate: 8000)
+        case 13: return RTPMap(encoding: "CN", clockRate: 8000)
         default: return nil
         }
     }
@@ -214,6 +220,15 @@ extension SessionDescription {
             if fields.count == 2, let pt = UInt8(fields[0]) { media.fmtp[pt] = String(fields[1]) }
         case "ptime":
             media.packetTime = Int(argument)
+        case "rtcp":
+            // "port [IN IP4 address]"; a line we cannot read leaves the RFC 3550 default (RTP port + 1).
+            let fields = argument.split(separator: " ")
+            if let first = fields.first, let port = Int(first), (1...65535).contains(port) {
+                media.rtcpPort = port
+                if fields.count == 4, fields[1] == "IN" { media.rtcpAddress = String(fields[3]) }
+            }
+        case "rtcp-mux":
+            media.rtcpMultiplexed = true
         case "crypto":
             // A line we cannot read is skipped like an unknown suite: another line may still be usable.
             if let crypto = SDESCrypto(attribute: argument) { media.crypto.append(crypto) }
@@ -244,6 +259,7 @@ extension SessionDescription {
             }
             if let ptime = m.packetTime { lines.append("a=ptime:\(ptime)") }
             for crypto in m.crypto { lines.append("a=crypto:\(crypto.attributeValue)") }
+            if m.rtcpMultiplexed { lines.append("a=rtcp-mux") }
             lines.append("a=\(m.direction.rawValue)")
         }
         return lines.joined(separator: "\r\n") + "\r\n"

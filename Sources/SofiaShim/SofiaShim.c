@@ -6,6 +6,8 @@
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/tport.h>
+#include <sofia-sip/tport_tag.h>
+#include <sofia-sip/url.h>
 #include <netinet/in.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -32,6 +34,9 @@ nua_handle_t *tl_nua_handle(nua_t *nua, nua_hmagic_t *hmagic, tagi_t const *tags
 }
 void tl_nua_authenticate(nua_handle_t *nh, tagi_t const *tags) { nua_authenticate(nh, TAG_NEXT(tags)); }
 void tl_nua_options(nua_handle_t *nh, tagi_t const *tags) { nua_options(nh, TAG_NEXT(tags)); }
+void tl_nua_refer(nua_handle_t *nh, tagi_t const *tags) { nua_refer(nh, TAG_NEXT(tags)); }
+void tl_nua_register(nua_handle_t *nh, tagi_t const *tags) { nua_register(nh, TAG_NEXT(tags)); }
+void tl_nua_unregister(nua_handle_t *nh, tagi_t const *tags) { nua_unregister(nh, TAG_NEXT(tags)); }
 
 tag_type_t tl_tag_null(void) { return tag_null; }
 tag_type_t tl_nutag_url(void) { return nutag_url; }
@@ -53,6 +58,20 @@ tag_type_t tl_siptag_to_str(void) { return siptag_to_str; }
 tag_type_t tl_siptag_from_str(void) { return siptag_from_str; }
 tag_type_t tl_nutag_auth(void) { return nutag_auth; }
 tag_type_t tl_siptag_call_id_str(void) { return siptag_call_id_str; }
+tag_type_t tl_siptag_refer_to_str(void) { return siptag_refer_to_str; }
+
+int tl_subscription_terminated(sip_t const *sip) {
+    if (!sip || !sip->sip_subscription_state || !sip->sip_subscription_state->ss_substate) return -1;
+    return strcasecmp(sip->sip_subscription_state->ss_substate, "terminated") == 0 ? 1 : 0;
+}
+tag_type_t tl_nutag_sips_url(void) { return nutag_sips_url; }
+tag_type_t tl_siptag_contact_str(void) { return siptag_contact_str; }
+tag_type_t tl_tptag_certificate(void) { return tptag_certificate; }
+tag_type_t tl_nutag_registrar(void) { return nutag_registrar; }
+tag_type_t tl_nutag_m_username(void) { return nutag_m_username; }
+tag_type_t tl_siptag_expires_str(void) { return siptag_expires_str; }
+tag_type_t tl_ntatag_maxsize(void) { return ntatag_maxsize; }
+tag_type_t tl_ntatag_merge_482(void) { return ntatag_merge_482; }
 
 int tl_callstate(tagi_t const *tags) {
     tagi_t const *t = tl_find(tags, nutag_callstate);
@@ -98,6 +117,22 @@ int tl_challenge_realm(sip_t const *sip, char *realm, size_t realmlen) {
     return -1;
 }
 
+char *tl_request_uri(sip_t const *sip) {
+    if (!sip || !sip->sip_request) return NULL;
+    char buffer[1024];
+    isize_t n = url_e(buffer, sizeof buffer, sip->sip_request->rq_url);
+    if (n < 0 || (size_t)n >= sizeof buffer) return NULL;
+    buffer[n] = 0;
+    return strdup(buffer);
+}
+
+int tl_registration_expires(sip_t const *sip) {
+    if (!sip) return -1;
+    if (sip->sip_contact && sip->sip_contact->m_expires) return atoi(sip->sip_contact->m_expires);
+    if (sip->sip_expires) return (int)sip->sip_expires->ex_delta;
+    return -1;
+}
+
 // MARK: - Commands
 
 struct tl_task_box { tl_task_f task; void *context; };
@@ -116,6 +151,33 @@ int tl_post(su_root_t *root, tl_task_f task, void *context) {
     box->task = task;
     box->context = context;
     return su_msg_send(msg);
+}
+
+struct tl_timer_box { tl_task_f task; void *context; };
+
+static void tl_timer_fired(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *arg) {
+    (void)magic;
+    struct tl_timer_box *box = (struct tl_timer_box *)arg;
+    su_timer_destroy(timer);
+    tl_task_f task = box->task;
+    void *context = box->context;
+    free(box);
+    task(context);
+}
+
+int tl_after(su_root_t *root, unsigned milliseconds, tl_task_f task, void *context) {
+    su_timer_t *timer = su_timer_create(su_root_task(root), 0);
+    if (!timer) return -1;
+    struct tl_timer_box *box = malloc(sizeof *box);
+    if (!box) { su_timer_destroy(timer); return -1; }
+    box->task = task;
+    box->context = context;
+    if (su_timer_set_interval(timer, tl_timer_fired, box, milliseconds) != 0) {
+        free(box);
+        su_timer_destroy(timer);
+        return -1;
+    }
+    return 0;
 }
 
 // MARK: - Logging

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Compliance
 import Foundation
+import Gateway
 
-/// `trunkline campaign create|import|run|status`.
+/// `trunkline campaign create|import|start|pause|resume|stop|status|run`.
 struct CampaignCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "campaign", abstract: "Create outbound campaigns, import their contacts, show progress.",
-        subcommands: [Create.self, Import.self, Run.self, Status.self])
+        subcommands: [Create.self, Import.self, Start.self, Pause.self, Resume.self, Stop.self, Status.self, Run.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a campaign (paused until started).")
@@ -28,23 +29,16 @@ struct CampaignCommand: ParsableCommand {
         @Option(help: "A callee-local date with no calls, YYYY-MM-DD (repeatable).") var quietDate: [String] = []
 
         func run() throws {
-            guard let purpose = CampaignPurpose(rawValue: purpose) else { throw ValidationError("--purpose must be marketing or informational") }
-            let fromNumber: PhoneNumber
-            do { fromNumber = try PhoneNumber(from) } catch { throw ValidationError("--from '\(from)': \(error.reason)") }
-            let settings = try compliance.settings()
-            var callingWindow = settings.callingWindow
-            if let window {
-                guard let parsed = CallingWindow(parsing: window), parsed.intersection(.federal) == parsed else {
-                    throw ValidationError("--window '\(window)' must be HH:MM-HH:MM inside 08:00-21:00")
-                }
-                callingWindow = parsed
+            let draft = CampaignDraft(
+                name: name, purpose: purpose, seller: seller, subject: subject, trunk: trunk, route: route, from: from, window: window,
+                maxAttempts: maxAttempts, retryBusySeconds: retryBusy, retryNoAnswerSeconds: retryNoAnswer, concurrency: concurrency,
+                callsPerSecond: cps, quietDates: quietDate)
+            let campaign: Campaign
+            do { campaign = try draft.campaign(defaultWindow: try compliance.settings().callingWindow) } catch let error as StoreError {
+                throw ValidationError(error.description)
             }
-            let campaign = Campaign(id: name, purpose: purpose, seller: seller, subject: subject, trunk: trunk, route: route,
-                                    fromNumber: fromNumber, window: callingWindow, maxAttempts: maxAttempts,
-                                    retryBusySeconds: Int64(retryBusy), retryNoAnswerSeconds: Int64(retryNoAnswer),
-                                    concurrency: concurrency, callsPerSecond: cps, quietDates: Set(quietDate))
             try compliance.withStore { store, _ in try await store.createCampaign(campaign) }
-            print("created campaign \(name) (\(purpose.rawValue), window \(callingWindow), paused)")
+            print("created campaign \(name) (\(campaign.purpose.rawValue), window \(campaign.window), paused)")
         }
     }
 
@@ -70,8 +64,10 @@ struct CampaignCommand: ParsableCommand {
 
         @OptionGroup var compliance: ComplianceOptions
         @Argument(help: "Campaign name.") var name: String
+        @Flag(help: "Follow the progress until the campaign is finished, paused or stopped (Ctrl-C to leave).") var watch = false
 
         func run() throws {
+            if watch { return try CampaignProgress(compliance: compliance, name: name).follow() }
             let name = self.name
             let status = try compliance.withStore { store, _ in try await store.campaignStatus(name) }
             print(Self.render(status))

@@ -50,13 +50,8 @@ struct AdminAPIDialer: CampaignDialer {
                 try await Task.sleep(for: .milliseconds(500))
                 let call = try await api.request(.GET, api.callPath(sid), json: nil)
                 guard call["end_time"] is String else { continue }
-                let duration = Int(call["duration"] as? String ?? "") ?? 0
-                return switch call["status"] as? String {
-                case "completed": DialOutcome(.answered, durationSeconds: duration)
-                case "busy": DialOutcome(.busy)
-                case "no-answer", "canceled": DialOutcome(.noAnswer)
-                default: DialOutcome(.failed(code: 0, reason: "call \(sid) \(call["status"] as? String ?? "failed")"))
-                }
+                let status = CallSummary.Status(rawValue: call["status"] as? String ?? "") ?? .failed
+                return DialOutcome(callStatus: status, durationSeconds: Int(call["duration"] as? String ?? "") ?? 0, sipStatus: nil, callSid: sid)
             }
         } catch {
             return DialOutcome(.failed(code: 0, reason: "\(error)"))

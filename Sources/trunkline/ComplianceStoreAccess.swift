@@ -17,8 +17,7 @@ struct ComplianceOptions: ParsableArguments {
     /// Opens the store (migrating it), runs `body`, closes it; errors come back as `Error: …` lines.
     func withStore<T: Sendable>(_ body: @escaping @Sendable (ComplianceStore, ComplianceSettings) async throws -> T) throws -> T {
         let settings = try settings()
-        let key = try settings.ledgerKeyPath.map(LedgerSigningKey.load(path:))
-        let ledger = Ledger(signingKey: key, checkpointInterval: settings.checkpointInterval)
+        let ledger = try ledger(settings)
         let result: Result<T, any Error> = runBlocking {
             do {
                 let store = try await ComplianceStore.open(settings.store, ledger: ledger)
@@ -37,6 +36,23 @@ struct ComplianceOptions: ParsableArguments {
         do { return try result.get() } catch let error as ExitCode { throw error } catch {
             throw StartupError(message: "\(error)")
         }
+    }
+}
+
+/// The ledger writer the settings describe (its signing key loaded).
+private func ledger(_ settings: ComplianceSettings) throws -> Ledger {
+    let key = try settings.ledgerKeyPath.map(LedgerSigningKey.load(path:))
+    return Ledger(signingKey: key, checkpointInterval: settings.checkpointInterval)
+}
+
+/// Opens (and migrates) the store for the serve process, which keeps it open while it runs.
+func openComplianceStore(_ settings: ComplianceSettings) throws -> ComplianceStore {
+    let ledger = try ledger(settings)
+    let result: Result<ComplianceStore, any Error> = runBlocking {
+        do { return .success(try await ComplianceStore.open(settings.store, ledger: ledger)) } catch { return .failure(error) }
+    }
+    do { return try result.get() } catch {
+        throw StartupError(message: "cannot open the compliance store \(settings.store): \(error)")
     }
 }
 

@@ -1,4 +1,5 @@
 import AdminAPI
+import Compliance
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -49,9 +50,24 @@ struct Serve: ParsableCommand {
         }
         let logger = Logger(label: "trunkline")
         let configuration = try options.load()
-        let gateway = try Gateway(configuration: configuration, logger: logger)
-        let admin = try startAdmin(configuration, gateway: gateway, logger: logger)
+        let compliance = try configuration.compliance.map { try openComplianceStore($0) }
+        let gateway = try Gateway(configuration: configuration, logger: logger, complianceStore: compliance)
+        let campaigns = try compliance.map {
+            try CampaignManager(gateway: gateway, store: $0, settings: configuration.compliance!, logger: Logger(label: "trunkline.campaign"))
+        }
+        let admin = try startAdmin(configuration, gateway: gateway, campaigns: campaigns, logger: logger)
         try gateway.start()
+        if let campaigns {
+            // A restart picks up where the last process stopped; its own interrupted attempts are closed, not re-dialled.
+            let resumed: Result<[String], any Error> = runBlocking {
+                do { return .success(try await campaigns.resumeRunningCampaigns()) } catch { return .failure(error) }
+            }
+            switch resumed {
+            case .success(let names) where !names.isEmpty: logger.notice("resumed running campaigns", metadata: ["campaigns": "\(names)"])
+            case .success: break
+            case .failure(let error): logger.error("could not resume running campaigns", metadata: ["error": "\(error)"])
+            }
+        }
 
         let stop = DispatchSemaphore(value: 0)
         var sources: [DispatchSourceSignal] = []
@@ -72,17 +88,25 @@ struct Serve: ParsableCommand {
             }
             stopped.wait()
         }
+        // Runners stop claiming; the gateway ends the calls in flight and their outcomes reach the store; then it closes.
+        let runnersDone = campaigns.map { campaigns in Task { await campaigns.shutdown() } }
         gateway.shutdown()
+        if let compliance {
+            runBlocking {
+                await runnersDone?.value
+                try? await compliance.close()
+            }
+        }
         logger.info("stopped")
     }
 }
 
 /// Starts the admin HTTP API and waits until it listens, so a port in use stops the gateway with a clear error.
-private func startAdmin(_ configuration: GatewayConfiguration, gateway: Gateway, logger: Logger) throws -> AdminServer.Running? {
+private func startAdmin(_ configuration: GatewayConfiguration, gateway: Gateway, campaigns: CampaignManager?, logger: Logger) throws -> AdminServer.Running? {
     guard let port = configuration.admin.port else { return nil }
     let server = AdminServer(
         configuration: .init(host: configuration.admin.listen, port: port, authToken: configuration.admin.authToken),
-        gateway: gateway, logger: logger)
+        gateway: gateway, campaigns: campaigns, logger: logger)
     let outcome = AdminStartOutcome()
     let running = server.start(
         onRunning: { port in

@@ -13,6 +13,8 @@ enum ControlCall: Sendable, Equatable {
     case sendDigits(String)
     case startSecureCapture(SecureCaptureOptions)
     case stopSecureCapture
+    case transfer(TransferCommand)
+    case optOut(String)
 
     var isOutcome: Bool {
         switch self {
@@ -88,6 +90,14 @@ final class RecordingControl: AgentCallControl {
 
     func agentStopSecureCapture() throws {
         self.log.update { $0.calls.append(.stopSecureCapture) }
+    }
+
+    func agentTransfer(_ command: TransferCommand) throws {
+        self.log.update { $0.calls.append(.transfer(command)) }
+    }
+
+    func agentOptOut(reason: String) throws {
+        self.log.update { $0.calls.append(.optOut(reason)) }
     }
 }
 

@@ -20,7 +20,8 @@ struct AgentHarness: Sendable {
     static let accountSid = "AC" + String(repeating: "fedcba9876543210", count: 2)
 
     static func make(
-        url: String, connectTimeout: TimeAmount = .seconds(5), context: CallContext? = nil
+        url: String, connectTimeout: TimeAmount = .seconds(5), attempts: Int = 1, backoff: TimeAmount = .zero,
+        authorization: AgentAuthorization? = nil, context: CallContext? = nil
     ) async throws -> AgentHarness {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let agentURL = try AgentURL(parsing: url)
@@ -30,7 +31,9 @@ struct AgentHarness: Sendable {
         )
         return try await loop.submit {
             let agent = TwilioMediaStreamAgent(
-                url: agentURL, eventLoop: loop, logger: Logger(label: "test.agent"), connectTimeout: connectTimeout
+                url: agentURL, eventLoop: loop, logger: Logger(label: "test.agent"),
+                connect: AgentConnectPolicy(timeout: connectTimeout, attempts: attempts, backoff: backoff),
+                authorization: authorization
             )
             let control = RecordingControl(loop: loop)
             control.agent = agent
@@ -281,6 +284,60 @@ struct TwilioMediaStreamAgentTests {
         try await harness.run { agent, _ in agent.stop(reason: "test over") }
     }
 
+    @Test("transfer: requests reach the call (headers sorted, defaults filled in); malformed ones and refusals are error events; progress goes out")
+    func transferMessages() async throws {
+        let (server, harness, connection) = try await AgentHarness.streaming()
+        defer { Task { try await server.shutdown() } }
+
+        try await connection.sendText(
+            #"{"event":"transfer","transfer":{"target":"sip:desk@example.test","headers":{"X-Case":"42","User-to-User":"00ff;encoding=hex"},"mode":"bridge","agent":"listen"}}"#)
+        let request = TransferRequest(
+            target: "sip:desk@example.test",
+            headers: [TransferHeader(name: "User-to-User", value: "00ff;encoding=hex"), TransferHeader(name: "X-Case", value: "42")],
+            mode: .bridge, agentStays: true)
+        _ = try await harness.log.waitForCall("agentTransfer start") { $0 == .transfer(.start(request)) }
+        try await connection.sendText(#"{"event":"transfer","transfer":{"target":"+15550001111"}}"#)
+        _ = try await harness.log.waitForCall("agentTransfer blind") {
+            $0 == .transfer(.start(TransferRequest(target: "+15550001111")))
+        }
+        try await connection.sendText(#"{"event":"transfer","transfer":{"action":"connect"}}"#)
+        _ = try await harness.log.waitForCall("agentTransfer connect") { $0 == .transfer(.connect) }
+
+        try await connection.sendText(#"{"event":"transfer","transfer":{"target":"sip:a@b","mode":"teleport"}}"#)
+        let error = try await connection.waitForEvent(named: "error")
+        #expect(error["error"]?["event"]?.string == "transfer")
+        #expect(error["error"]?["message"]?.string == "unknown transfer mode 'teleport' (blind, bridge, attended)")
+        try await connection.sendText(#"{"event":"transfer","transfer":{"mode":"blind"}}"#)
+        let errors = try await connection.waitForEvents(named: "error", count: 2)
+        #expect(errors[1]["error"]?["message"]?.string == "transfer without a target")
+
+        try await harness.run { agent, _ in
+            agent.transfer(TransferUpdate(.accepted, sipStatus: 202))
+            agent.transfer(TransferUpdate(.failed, sipStatus: 486, reason: "target answered 486 Busy Here"))
+        }
+        let updates = try await connection.waitForEvents(named: "transfer", count: 2)
+        #expect(updates[0]["transfer"] == .object(["status": .string("accepted"), "sipStatus": .number(202)]))
+        #expect(updates[1]["transfer"] == .object([
+            "status": .string("failed"), "sipStatus": .number(486), "reason": .string("target answered 486 Busy Here"),
+        ]))
+        #expect(updates.allSatisfy { $0["streamSid"]?.string == connection.streamSid })
+        try await harness.run { agent, _ in agent.stop(reason: "test over") }
+    }
+
+    @Test("optOut from the agent reaches the call with its reason; the gateway's answer goes out as an optOut event")
+    func optOutMessages() async throws {
+        let (server, harness, connection) = try await AgentHarness.streaming()
+        defer { Task { try await server.shutdown() } }
+
+        try await connection.sendText(#"{"event":"optOut","optOut":{"reason":"callee said stop calling"}}"#)
+        _ = try await harness.log.waitForCall("agentOptOut") { $0 == .optOut("callee said stop calling") }
+        try await harness.run { agent, _ in agent.optOut(OptOutUpdate(source: "agent", stored: true, callEnds: true)) }
+        let answer = try await connection.waitForEvent(named: "optOut")
+        #expect(answer["optOut"] == .object(["status": .string("recorded"), "source": .string("agent"), "hangup": .bool(true)]))
+        #expect(answer["streamSid"]?.string == connection.streamSid)
+        try await harness.run { agent, _ in agent.stop(reason: "test over") }
+    }
+
     @Test("secure-capture updates from before the stream opened follow the start message")
     func earlySecureCaptureUpdates() async throws {
         let server = try await RecordingAgentServer.start()
@@ -304,7 +361,7 @@ struct TwilioMediaStreamAgentTests {
         defer { Task { try await server.shutdown() } }
 
         try await connection.sendText("not json at all")
-        try await connection.sendText(#"{"event":"transfer","to":"sip:queue@example.com"}"#)
+        try await connection.sendText(#"{"event":"conference","to":"sip:queue@example.com"}"#)
         try await connection.sendText(#"{"event":"media","media":{}}"#)
         try await connection.sendText(#"{"event":"media","media":{"payload":"%%%not base64"}}"#)
         try await connection.sendText(#"[1,2,3]"#)

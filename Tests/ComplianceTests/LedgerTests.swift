@@ -12,7 +12,7 @@ import Testing
         let report = try await store.importConsents(csv: csv)
         #expect(report.imported == 20)
         for index in 0..<2 { try await store.revokeConsent(number: number("+1212555\(String(format: "%04d", index))"), source: .api) }
-        try await store.recordDisclosure(number: number("+12125550003"), attemptID: nil, prompt: "acme-intro-v1")
+        try await store.recordDisclosure(number: number("+12125550003"), campaignID: nil, attemptID: nil, callSid: "CA0", prompt: "acme-intro-v1")
     }
 
     @Test(arguments: Backend.allCases)

@@ -18,7 +18,8 @@ final class Baresip: @unchecked Sendable {
     ///   - mediaEncryption: baresip's `mediaenc` (`srtp-mand`: RTP/SAVP with SDES), or nil for plain RTP.
     ///   - microphone: mono samples baresip sends, at `microphoneRate`: aufile takes only the codec's own rate
     ///     (8000 for G.711, 48000 for Opus) and hangs up otherwise.
-    init(dial: String, mediaEncryption: String?, microphone: [Int16], microphoneRate: Int) throws {
+    ///   - extraConfig: more lines for baresip's `config` (e.g. `sip_cafile` for TLS).
+    init(dial: String, mediaEncryption: String?, microphone: [Int16], microphoneRate: Int, extraConfig: String = "") throws {
         sipPort = try FreePort.sipPort()
         let rtp = try FreePort.udpRange(count: 10)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("trunkline-baresip-\(UUID().uuidString)")
@@ -44,6 +45,7 @@ final class Baresip: @unchecked Sendable {
             module_app menu.so
             snd_path \(dumps.path)
             opus_stereo no
+            \(extraConfig)
 
             """
         try config.write(to: directory.appendingPathComponent("config"), atomically: true, encoding: .utf8)

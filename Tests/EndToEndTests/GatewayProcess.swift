@@ -7,7 +7,7 @@ final class GatewayProcess: @unchecked Sendable {
     let adminPort: Int
     let directory: URL
     let callRecordsPath: String
-    private let process = Process()
+    private var process = Process()
     private let output = OutputWatcher()
 
     static var packageRoot: URL {
@@ -20,17 +20,19 @@ final class GatewayProcess: @unchecked Sendable {
 
     /// Writes `trunkline.yaml` and `dialplan.yaml` into a fresh temp folder and starts the gateway on them.
     /// `trunks` and `routes` are YAML list items (already indented by two spaces).
-    /// `extraConfig` is appended to `trunkline.yaml` (top-level sections such as `compliance:`).
-    init(rtpPorts: ClosedRange<Int>, trunks: String, routes: String, extraConfig: String = "") async throws {
+    /// `extraConfig` is appended to `trunkline.yaml` (top-level sections such as `compliance:`); `sipExtra` goes
+    /// into the `sip:` mapping (e.g. `limits: {…}`, `tls: {…}`); `media` adds keys to the
+    /// `media:` mapping (e.g. `inactivity_timeout_s: 1`).
+    init(rtpPorts: ClosedRange<Int>, trunks: String, routes: String, extraConfig: String = "", sipExtra: String = "", media: String = "") async throws {
         sipPort = try FreePort.sipPort()
         adminPort = try FreePort.sipPort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("trunkline-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         callRecordsPath = directory.appendingPathComponent("calls.jsonl").path
         let config = """
-            sip: { listen: 127.0.0.1, port: \(sipPort) }
+            sip: { listen: 127.0.0.1, port: \(sipPort)\(sipExtra.isEmpty ? "" : ", " + sipExtra) }
             admin: { listen: 127.0.0.1, port: \(adminPort), auth_token: test-token }
-            media: { address: 127.0.0.1, rtp_ports: \(rtpPorts.lowerBound)-\(rtpPorts.upperBound) }
+            media: { address: 127.0.0.1, rtp_ports: \(rtpPorts.lowerBound)-\(rtpPorts.upperBound)\(media.isEmpty ? "" : ", " + media) }
             call_records: \(callRecordsPath)
             prompts: \(Self.packageRoot.appendingPathComponent("prompts").path)
             agent_connect_timeout_ms: 2000
@@ -46,6 +48,15 @@ final class GatewayProcess: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw HarnessError("\(Self.binary) is missing: build it first (`make test` does)")
         }
+        try await launch()
+    }
+
+    /// Starts `trunkline serve` on the folder's config and waits until SIP and the admin API listen.
+    private func launch() async throws {
+        // Counted, not just found: after a restart the first start's lines are still in the output.
+        let before = output.text
+        let (ready, admin) = (Self.occurrences(before, of: "trunkline ready"), Self.occurrences(before, of: "admin API listening"))
+        process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["serve", "--config", directory.appendingPathComponent("trunkline.yaml").path, "--log-level", "debug"]
         let pipe = Pipe()
@@ -54,13 +65,29 @@ final class GatewayProcess: @unchecked Sendable {
         output.attach(pipe)
         try process.run()
         do {
-            try await output.waitForLine(containing: "trunkline ready", timeout: 30)
             // The admin API starts on its own task: tests that use it need it listening too.
-            try await output.waitForLine(containing: "admin API listening", timeout: 30)
+            try await output.waitForLine(matching: {
+                Self.occurrences($0, of: "trunkline ready") > ready && Self.occurrences($0, of: "admin API listening") > admin
+            },
+                                         timeout: 30, what: "'trunkline ready' and 'admin API listening'")
         } catch {
             stop()
             throw HarnessError("gateway did not start: \(error)\n\(output.text)")
         }
+    }
+
+    static func occurrences(_ text: String, of line: String) -> Int { text.components(separatedBy: line).count - 1 }
+
+    /// kill -9: the gateway dies at once, calls in flight and all, writing nothing more.
+    func kill9() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Starts the gateway again on the same folder (config, records, store) after `kill9` or `stop`.
+    func restart() async throws {
+        try await launch()
     }
 
     var log: String { output.text }

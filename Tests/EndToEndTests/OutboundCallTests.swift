@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import TrunklineTestSupport
 
 /// Calls the gateway places through a trunk, with sipp as the carrier's far end.
 @Suite("Outbound calls", .serialized)
@@ -11,8 +12,24 @@ struct OutboundCallTests {
     static let account = "AC" + String(repeating: "0", count: 32)
 
     /// A callee scenario from the template (see callee_answer.xml.template for what each part does).
-    static func calleeScenario(challenge: (user: String, password: String, port: Int)? = nil, callerHeader: String = "From:", callerPattern: String, earlyMedia: Bool = false) throws -> String {
+    /// `offerCheck`: a regular expression our SDP offer must match; `answerMedia`: the 200's media lines instead
+    /// of PCMU.
+    static func calleeScenario(
+        challenge: (user: String, password: String, port: Int)? = nil, callerHeader: String = "From:", callerPattern: String,
+        earlyMedia: Bool = false, offerCheck: String? = nil, answerMedia: String? = nil
+    ) throws -> String {
         var text = try String(contentsOf: Sipp.scenarios.appendingPathComponent("callee_answer.xml.template"), encoding: .utf8)
+        if let answerMedia {
+            let pcmu = "      m=audio [media_port] RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-16\n"
+            precondition(text.contains(pcmu))
+            text = text.replacingOccurrences(of: pcmu, with: answerMedia.split(separator: "\n").map { "      \($0)\n" }.joined())
+        }
+        if let offerCheck {
+            text = text.replacingOccurrences(
+                of: "      AUTH_ACTION\n",
+                with: "      <ereg regexp=\"\(offerCheck)\" search_in=\"body\" check_it=\"true\" assign_to=\"offer\"/>\n      AUTH_ACTION\n")
+            text = text.replacingOccurrences(of: "VARIABLES", with: "VARIABLES,offer")
+        }
         let earlySDP = """
 
                   v=0
@@ -110,12 +127,13 @@ struct OutboundCallTests {
     static let demoRoute = "  - name: demo\n    embedded: demo"
 
     /// `POST /v1/calls` on the gateway's admin API.
-    static func placeCall(_ gateway: GatewayProcess, to: String = calledNumber, from: String = "+15551230000", ringTimeout: Int? = nil) async throws -> (Int, [String: Any]) {
+    static func placeCall(_ gateway: GatewayProcess, to: String = calledNumber, from: String = "+15551230000", ringTimeout: Int? = nil,
+                          parameters: [String: String] = ["order_id": "o-1"]) async throws -> (Int, [String: Any]) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(gateway.adminPort)/v1/calls")!)
         request.httpMethod = "POST"
         request.setValue("Basic " + Data("\(account):test-token".utf8).base64EncodedString(), forHTTPHeaderField: "Authorization")
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        var body: [String: Any] = ["trunk": "carrier", "to": to, "from": from, "route": "demo", "parameters": ["campaign_id": "c-1"]]
+        var body: [String: Any] = ["trunk": "carrier", "to": to, "from": from, "route": "demo", "parameters": parameters]
         if let ringTimeout { body["ring_timeout_s"] = ringTimeout }
         request.httpBody = try JSONSerialization.data(withJSONObject: body)
         let (data, response) = try await URLSession.shared.data(for: request)
@@ -239,6 +257,79 @@ struct OutboundCallTests {
         #expect((body["message"] as? String ?? "").contains("not a dialable number"))
         // (Credentials are checked in AdminAPITests: URLSession here would wait on the Basic challenge.)
 
+        // A campaign's call needs the compliance section (disclosure, opt-out): this gateway has none.
+        let (campaignStatus, campaignBody) = try await Self.placeCall(gateway, to: "+15552340001", parameters: ["campaign_id": "june"])
+        #expect(campaignStatus == 400)
+        #expect((campaignBody["message"] as? String ?? "").contains("compliance"), "\(campaignBody)")
         #expect(try gateway.callRecords().isEmpty)
+    }
+}
+
+extension OutboundCallTests {
+    /// The trunk wants Opus first and SRTP: the offer carries both, and the callee's Opus + SDES answer becomes
+    /// the call's media (the demo agent's greeting goes out SRTP-protected Opus).
+    @Test func theOfferCarriesTheTrunksCodecsAndSRTPKeysAndTheAnswerIsUsed() async throws {
+        let scenario = try Self.calleeScenario(
+            callerPattern: ".*",
+            offerCheck: "m=audio [0-9]+ RTP/SAVP 96 0 101 102.*a=rtpmap:96 opus/48000/2.*a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:[A-Za-z0-9+/]{40}",
+            answerMedia: "m=audio [media_port] RTP/SAVP 96 102\na=rtpmap:96 opus/48000/2\na=fmtp:96 useinbandfec=1\n"
+                + "a=rtpmap:102 telephone-event/48000\na=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk")
+        let callee = try await Sipp.serve(scenario: scenario, holdMilliseconds: 1500)
+        defer { callee.stop() }
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10),
+            trunks: Self.trunk(addresses: ["127.0.0.1:\(callee.port)"]) + "    codecs: [opus, pcmu]\n    srtp: required",
+            routes: Self.demoRoute)
+        let (status, placed) = try await Self.placeCall(gateway)
+        #expect(status == 201, "\(placed)")
+        let result = await callee.result()
+        #expect(result.exitCode == 0, "the callee must see Opus and our SDES keys in the offer: \(result.output)")
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        #expect(record["outcome"] as? String == "answered")
+        #expect((record["codec"] as? String)?.lowercased().hasPrefix("opus") == true, "\(record)")
+        #expect(record["srtp"] as? String == "AES_CM_128_HMAC_SHA1_80")
+        #expect((record["packets_out"] as? Int ?? 0) > 20)
+        #expect(!gateway.log.contains("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk"), "SRTP keys are never logged")
+    }
+}
+
+extension OutboundCallTests {
+    /// The first address swallows INVITEs without a word (no ICMP error to hurry sofia): the trunk's invite timeout,
+    /// not Timer B's 32 s, moves the call to the next.
+    @Test func aSilentTerminationAddressIsLeftAfterTheInviteTimeout() async throws {
+        let callee = try await Sipp.serve(scenario: try Self.calleeScenario(callerPattern: "&lt;sip:\\+15551230000@"), holdMilliseconds: 500)
+        defer { callee.stop() }
+        let blackHole = try UDPPeer()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10),
+            trunks: Self.trunk(addresses: ["127.0.0.1:\(blackHole.port)", "127.0.0.1:\(callee.port)"], extra: "      invite_timeout_ms: 800"),
+            routes: Self.demoRoute)
+        let started = Date()
+        let (status, _) = try await Self.placeCall(gateway)
+        #expect(status == 201)
+        let result = await callee.result()
+        #expect(result.exitCode == 0, "\(result.output)")
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        #expect(record["outcome"] as? String == "answered")
+        #expect(gateway.log.contains("no response to INVITE within the trunk's invite timeout"))
+        #expect(Date().timeIntervalSince(started) < 15, "failover must not wait for Timer B")
+    }
+
+    /// An address that never answers OPTIONS is marked down after the trunk's health-check timeout, not Timer F.
+    @Test func aSilentAddressFailsItsHealthCheckWithinTheTimeout() async throws {
+        let blackHole = try UDPPeer()
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10),
+            trunks: """
+                  - name: carrier
+                    allow: [127.0.0.0/8]
+                    outbound:
+                      addresses: ["127.0.0.1:\(blackHole.port)"]
+                      health_check_interval_s: 3600
+                      health_check_timeout_ms: 500
+                """,
+            routes: Self.demoRoute)
+        try await gateway.waitForLog("termination address down", timeout: 5)
+        #expect(gateway.log.contains("status=408"))
     }
 }

@@ -21,7 +21,7 @@ struct SoftphoneTests {
         let gateway = try await GatewayProcess(
             rtpPorts: try FreePort.udpRange(count: 10),
             trunks: "  - name: local\n    allow: [127.0.0.0/8]\n\(trunkOptions)",
-            routes: "  - name: bot\n    agent: { url: \"\(agent.url())\" }")
+            routes: "  - name: bot\n    agent: { url: \"\(agent.url())\" }", media: "rtcp_interval_ms: 500")
         let phone = try Baresip(
             dial: "sip:agent@127.0.0.1:\(gateway.sipPort)", mediaEncryption: mediaEncryption,
             microphone: ToneAnalysis.tone(frequency: 1000, sampleRate: Double(codecRate), count: codecRate * 20),
@@ -69,6 +69,9 @@ struct SoftphoneTests {
         let outcome = try await call(trunkOptions: "    srtp: required", mediaEncryption: "srtp-mand", codecRate: 8000)
         #expect(outcome.record["srtp"] as? String == "AES_CM_128_HMAC_SHA1_80")
         #expect(outcome.record["srtp_auth_failures"] as? Int == 0)
+        // SRTCP both ways: our reports (every 500 ms here, and a BYE) went out protected, and nothing baresip sent
+        // (SRTP or SRTCP) failed authentication.
+        #expect((outcome.record["rtcp_reports_sent"] as? Int ?? 0) >= 2)
         #expect(outcome.record["codec"] as? String == "PCMU")
         // No base64 key from either side's a=crypto appears in the gateway's debug log or the record.
         let recordText = String(describing: outcome.record)

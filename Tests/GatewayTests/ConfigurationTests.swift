@@ -34,7 +34,12 @@ struct ConfigurationTests {
         let config = try GatewayConfiguration.load(path: root.appendingPathComponent("trunkline.yaml").path)
         #expect(config.sip.port == 5060)
         #expect(config.trunk(forSource: "127.0.0.1")?.name == "local")
-        #expect(config.dialplan.route(number: "1000", trunk: "local")?.action == .embeddedDemo)
+        guard case .flow(let flow)? = config.dialplan.route(number: "1000", trunk: "local")?.action else {
+            Issue.record("the demo number must run the demo flow")
+            return
+        }
+        #expect(flow.says)
+        #expect(config.dialplan.route(number: "script", trunk: "local")?.action == .embeddedDemo)
     }
 
     @Test func defaultsApply() throws {
@@ -52,6 +57,15 @@ struct ConfigurationTests {
     @Test func aBadCIDRNamesItsLine() {
         expectError("trunks:\n  - name: t\n    allow:\n      - 10.0.0.0/8\n      - 300.1.2.0/24\ndialplan: dialplan.yaml\n",
                     line: 5, containing: "'300.1.2.0/24' is not a CIDR")
+    }
+
+    @Test func aRouteFallbackCanTransferToAHuman() throws {
+        let config = try load(minimal, dialplan: "routes:\n  - name: bot\n    embedded: demo\n    fallback: { transfer_to: 'sip:desk@example.test' }\n")
+        #expect(config.dialplan.routes[0].fallbackTransferTo == "sip:desk@example.test")
+        expectError(minimal, dialplan: "routes:\n  - name: x\n    embedded: demo\n    fallback: { transfer_to: 'sip:a@b?X-A=1' }\n",
+                    line: 4, containing: "transfer target has characters")
+        expectError(minimal, dialplan: "routes:\n  - name: x\n    embedded: demo\n    fallback: { transfer: 'sip:a@b' }\n",
+                    line: 4, containing: "unknown key 'transfer'")
     }
 
     @Test func anUnknownRouteActionNamesItsLine() {

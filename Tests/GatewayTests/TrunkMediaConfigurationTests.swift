@@ -58,6 +58,6 @@ struct RouteAgentAudioTests {
         let wide = try config.load(config.minimal, dialplan: route + "    agent_audio: l16/24000\n")
         #expect(wide.dialplan.routes[0].agentAudio == .linear16(sampleRate: 24000))
         config.expectError(config.minimal, dialplan: route + "    agent_audio: l16/44100\n", line: 4, containing: "agent_audio must be mulaw, l16/16000 or l16/24000")
-        config.expectError(config.minimal, dialplan: "routes:\n  - name: d\n    embedded: demo\n    agent_audio: l16/16000\n", line: 4, containing: "agent routes only")
+        config.expectError(config.minimal, dialplan: "routes:\n  - name: d\n    embedded: demo\n    agent_audio: l16/16000\n", line: 4, containing: "agent and flow routes only")
     }
 }

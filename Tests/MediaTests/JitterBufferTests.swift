@@ -94,6 +94,26 @@ import Testing
         #expect(buffer.counters.lost == 1)
     }
 
+    @Test func theSilenceAComfortNoisePacketAnnouncesIsNotAnUnderrun() {
+        var buffer = JitterBuffer(minDepth: 1, maxDepth: 4, clockRate: 8000)
+        put(&buffer, 1)
+        put(&buffer, 2)
+        buffer.skip(sequence: 3, announcesSilence: true)
+        #expect(pop(&buffer) == "1" && pop(&buffer) == "2")
+        #expect(!buffer.peerSilent, "the silence starts at the CN packet's turn, not at its arrival")
+        #expect(pop(&buffer) == "buffering")
+        #expect(buffer.peerSilent)
+        // Running dry through the silence: neither an underrun nor a deeper target.
+        for _ in 0..<10 { #expect(["empty", "buffering"].contains(pop(&buffer))) }
+        #expect(buffer.counters.underruns == 0 && buffer.counters.lost == 0 && buffer.targetDepth == 1)
+        // Speech again: the silence is over once audio plays, and a later dry spell is an underrun.
+        put(&buffer, 4, at: 500)
+        #expect(pop(&buffer) == "4")
+        #expect(!buffer.peerSilent)
+        #expect(pop(&buffer) == "empty")
+        #expect(buffer.counters.underruns == 1)
+    }
+
     @Test func aSequenceJumpBeyondTheWindowRestartsTheBuffer() {
         var buffer = JitterBuffer(minDepth: 1, maxDepth: 4, clockRate: 8000)
         put(&buffer, 100)

@@ -58,3 +58,17 @@ import Testing
         #expect(buffer.pendingMarkCount == 0)
     }
 }
+
+@Suite struct PlayoutBufferFloodTests {
+    @Test func aFloodOfAMinuteIntoATenSecondCapStaysAtTheCapAndCountsTheRest() {
+        let cap = 10 * 8000
+        var buffer = PlayoutBuffer(initialCapacity: 8000, maxCapacity: cap)
+        let chunk = [Int16](repeating: 1000, count: 4000)  // 0.5 s, as an agent might send it
+        var accepted = 0
+        for _ in 0..<120 { accepted += chunk.withUnsafeBufferPointer { buffer.append($0) } }
+        #expect(accepted == cap)
+        #expect(buffer.capacity == cap)
+        #expect(buffer.peakCount == cap)
+        #expect(buffer.droppedSamples == 60 * 8000 - cap)
+    }
+}

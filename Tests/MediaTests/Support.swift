@@ -222,13 +222,14 @@ final class SessionHarness: Sendable {
 
     func start(
         remote: SocketAddress?, codec: AudioCodec = .pcmu, telephoneEvent: UInt8? = 101, inactivityTimeout: TimeAmount? = nil,
-        srtp: SRTPConfiguration? = nil, agentSampleRate: Int = 8000
+        srtp: SRTPConfiguration? = nil, agentSampleRate: Int = 8000, comfortNoise: UInt8? = nil,
+        rtcp: RTCPOptions = RTCPOptions(interval: nil)
     ) async throws {
         try await onLoop {
             if let srtp { try $0.useSRTP(srtp) }
             try $0.start(
                 remote: remote, codec: codec, telephoneEventPayloadType: telephoneEvent, inactivityTimeout: inactivityTimeout,
-                agentSampleRate: agentSampleRate)
+                agentSampleRate: agentSampleRate, comfortNoisePayloadType: comfortNoise, rtcp: rtcp)
         }
     }
 

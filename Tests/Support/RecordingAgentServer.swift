@@ -26,7 +26,12 @@ public final class RecordingAgentServer: Sendable {
         case refuse(status: Int)
         /// Accept TCP, then never answer: an agent that hangs.
         case stall
+        /// Answer the first `refusals` requests with `status` and close, then upgrade: an agent restarting.
+        case refuseThenAccept(refusals: Int, status: Int)
     }
+
+    /// Decides whether an upgrade request carries the credentials the agent wants; refused ones get 401.
+    public typealias Authorizer = @Sendable (HTTPRequestHead) -> Bool
 
     public let port: Int
     public let behavior: Behavior
@@ -39,6 +44,8 @@ public final class RecordingAgentServer: Sendable {
         /// HTTP requests seen, upgraded or refused.
         var requests: [String] = []
         var tcpConnections = 0
+        /// Upgrade requests refused with 401 by the authorizer.
+        var unauthorized = 0
     }
 
     private init(port: Int, behavior: Behavior, serverChannel: Channel, events: WaitableState<ServerSnapshot>) {
@@ -49,17 +56,27 @@ public final class RecordingAgentServer: Sendable {
     }
 
     /// Binds to 127.0.0.1 on a free port and starts serving.
+    /// - Parameter authorize: when set, upgrade requests it refuses are answered 401 (and counted in `unauthorized`).
     public static func start(
         behavior: Behavior = .accept,
+        authorize: Authorizer? = nil,
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> RecordingAgentServer {
         let events = WaitableState(ServerSnapshot(), loop: group.next())
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                events.update { $0.tcpConnections += 1 }
-                return channel.eventLoop.makeCompletedFuture {
-                    try configure(channel: channel, behavior: behavior, events: events)
+                var index = 0
+                events.update {
+                    $0.tcpConnections += 1
+                    index = $0.tcpConnections
+                }
+                var effective = behavior
+                if case .refuseThenAccept(let refusals, let status) = behavior {
+                    effective = index <= refusals ? .refuse(status: status) : .accept
+                }
+                return channel.eventLoop.makeCompletedFuture { [effective] in
+                    try configure(channel: channel, behavior: effective, authorize: authorize, events: events)
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
@@ -78,6 +95,8 @@ public final class RecordingAgentServer: Sendable {
     public var requests: [String] { self.events.snapshot.requests }
     /// TCP connections accepted so far.
     public var tcpConnections: Int { self.events.snapshot.tcpConnections }
+    /// Upgrade requests the authorizer refused (401).
+    public var unauthorized: Int { self.events.snapshot.unauthorized }
 
     /// The next upgraded connection not yet returned by this method.
     public func waitForConnection(timeout: Duration = .seconds(5)) async throws -> Connection {
@@ -113,7 +132,7 @@ public final class RecordingAgentServer: Sendable {
     // MARK: - Pipeline
 
     private static func configure(
-        channel: Channel, behavior: Behavior, events: WaitableState<ServerSnapshot>
+        channel: Channel, behavior: Behavior, authorize: Authorizer?, events: WaitableState<ServerSnapshot>
     ) throws {
         let sync = channel.pipeline.syncOperations
         switch behavior {
@@ -122,12 +141,20 @@ public final class RecordingAgentServer: Sendable {
         case .refuse(let status):
             try sync.configureHTTPServerPipeline()
             try sync.addHandler(RefusingHTTPHandler(status: HTTPResponseStatus(statusCode: status), events: events))
+        case .refuseThenAccept:
+            preconditionFailure("resolved per connection in start")
         case .accept:
+            // Answers the requests the authorizer refused; taken out of the pipeline when an upgrade succeeds.
+            let unauthorized = authorize.map { _ in RefusingHTTPHandler(status: .unauthorized, events: events, recordRequest: false) }
             let upgrader = NIOWebSocketServerUpgrader(
                 maxFrameSize: 1 << 22,
                 automaticErrorHandling: true,
                 shouldUpgrade: { channel, head in
                     events.update { $0.requests.append(head.uri) }
+                    if let authorize, !authorize(head) {
+                        events.update { $0.unauthorized += 1 }
+                        return channel.eventLoop.makeSucceededFuture(nil)
+                    }
                     return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
                 },
                 upgradePipelineHandler: { channel, head in
@@ -138,11 +165,15 @@ public final class RecordingAgentServer: Sendable {
                     }
                 }
             )
-            // A request that is not an upgrade goes unanswered: a handler here would still sit in the pipeline
-            // after an upgrade and see WebSocket bytes.
+            // Without an authorizer a request that is not an upgrade goes unanswered: a handler here would still
+            // sit in the pipeline after an upgrade and see WebSocket bytes. With one, the 401 handler leaves the
+            // pipeline as the upgrade completes.
             try sync.configureHTTPServerPipeline(
-                withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
+                withServerUpgrade: (upgraders: [upgrader], completionHandler: { [refuser = unauthorized.map { NIOLoopBound($0, eventLoop: channel.eventLoop) }] context in
+                    if let refuser { context.pipeline.syncOperations.removeHandler(refuser.value, promise: nil) }
+                })
             )
+            if let unauthorized { try sync.addHandler(unauthorized) }
         }
     }
 }
@@ -154,6 +185,8 @@ extension RecordingAgentServer {
     public struct ReceivedMessage: Sendable, CustomStringConvertible {
         public let text: String
         public let json: JSONValue?
+        /// When the frame arrived.
+        public let receivedAt: NIODeadline
         /// `json["event"]`, when present.
         public var event: String? { self.json?["event"]?.string }
         public subscript(key: String) -> JSONValue? { self.json?[key] }
@@ -293,6 +326,15 @@ extension RecordingAgentServer {
         public func closeTCP() async throws {
             try await self.channel.close()
         }
+
+        /// Resets the TCP connection (RST, as the kernel does for a killed process with unread data).
+        public func abort() async throws {
+            guard let socket = self.channel as? SocketOptionProvider else {
+                throw RecordingAgentServerError(message: "the connection's channel has no socket options")
+            }
+            try await socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+            try await self.channel.close()
+        }
     }
 }
 
@@ -305,16 +347,19 @@ private final class RefusingHTTPHandler: ChannelInboundHandler, RemovableChannel
 
     private let status: HTTPResponseStatus
     private let events: WaitableState<RecordingAgentServer.ServerSnapshot>
+    /// False where the upgrader already recorded the request.
+    private let recordRequest: Bool
 
-    init(status: HTTPResponseStatus, events: WaitableState<RecordingAgentServer.ServerSnapshot>) {
+    init(status: HTTPResponseStatus, events: WaitableState<RecordingAgentServer.ServerSnapshot>, recordRequest: Bool = true) {
         self.status = status
         self.events = events
+        self.recordRequest = recordRequest
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch Self.unwrapInboundIn(data) {
         case .head(let head):
-            self.events.update { $0.requests.append(head.uri) }
+            if self.recordRequest { self.events.update { $0.requests.append(head.uri) } }
         case .body:
             break
         case .end:
@@ -349,7 +394,7 @@ private final class RecordingFrameHandler: ChannelInboundHandler {
         case .text:
             var payload = frame.unmaskedData
             let text = payload.readString(length: payload.readableBytes) ?? ""
-            let message = RecordingAgentServer.ReceivedMessage(text: text, json: JSONValue(parsing: text))
+            let message = RecordingAgentServer.ReceivedMessage(text: text, json: JSONValue(parsing: text), receivedAt: .now())
             events.update { $0.messages.append(message) }
         case .binary:
             events.update { $0.binaryFrames += 1 }

@@ -40,15 +40,20 @@ public final class UDPPeer {
         guard sent == data.count else { throw UDPPeerError("sendto failed") }
     }
 
-    /// The next datagram, or nil once `deadline` passes (poll(2) on the socket: an event wait, not a sleep).
+    /// The next datagram as text, or nil once `deadline` passes.
     public func receive(until deadline: Date) -> String? {
+        receiveBytes(until: deadline).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The next datagram, or nil once `deadline` passes (poll(2) on the socket: an event wait, not a sleep).
+    public func receiveBytes(until deadline: Date) -> [UInt8]? {
         let remaining = Int32(max(0, deadline.timeIntervalSinceNow * 1000))
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         guard poll(&descriptor, 1, remaining) == 1 else { return nil }
         var buffer = [UInt8](repeating: 0, count: 65536)
         let n = recv(fd, &buffer, buffer.count, 0)
         guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n], as: UTF8.self)
+        return Array(buffer[0..<n])
     }
 }
 

@@ -19,12 +19,14 @@ public struct ComplianceSettings: Sendable, Equatable {
     public var recheckSeconds = CampaignRunner.defaultRecheckSeconds
     /// `instance:` names this gateway in attempt rows (stable across restarts, unique among gateways sharing a store).
     public var instance = ProcessInfo.processInfo.hostName
+    /// `disclosure:` the prompt and opt-out key of campaign calls.
+    public var disclosure = DisclosureSettings()
 
     public init() {}
 
     static func parse(_ node: ConfigNode, resolve: (String) -> String) throws -> ComplianceSettings {
         let fields = try node.mapping(allowed: ["store", "ledger_key", "checkpoint_interval", "calling_window", "national_dnc_max_age_days",
-                                               "recheck_interval_s", "instance"])
+                                               "recheck_interval_s", "instance", "disclosure"])
         var settings = ComplianceSettings()
         if let store = fields["store"] {
             let text = try store.string()
@@ -51,6 +53,7 @@ public struct ComplianceSettings: Sendable, Equatable {
         if let age = fields["national_dnc_max_age_days"] { settings.nationalDNCMaxAgeDays = try age.int(in: 1...31) }
         if let recheck = fields["recheck_interval_s"] { settings.recheckSeconds = Int64(try recheck.int(in: 10...86_400)) }
         if let instance = fields["instance"] { settings.instance = try instance.string() }
+        if let disclosure = fields["disclosure"] { settings.disclosure = try DisclosureSettings.parse(disclosure) }
         return settings
     }
 }

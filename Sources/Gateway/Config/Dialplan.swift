@@ -1,4 +1,5 @@
 import Agent
+import CallFlow
 import Foundation
 import Identity
 
@@ -22,6 +23,11 @@ public struct Dialplan: Sendable {
         public var dtmf: DTMFMode?
         /// How audio goes to and from a remote agent (`agent_audio`): μ-law 8 kHz, or 16-bit PCM wideband.
         public var agentAudio = AgentMediaFormat.muLaw
+        /// Credentials and limits for the agent (keys of `agent:` besides `url`).
+        public var agentSettings = AgentRouteSettings()
+        /// `fallback.transfer_to`: when the agent cannot be reached or fails, the prompt plays and the call is
+        /// transferred here (REFER, else a bridge) instead of hung up. A SIP URI or a number (through the trunk).
+        public var fallbackTransferTo: String?
     }
 
     /// A STIR/SHAKEN condition a route can require: a verdict status or an attestation level.
@@ -59,6 +65,8 @@ public struct Dialplan: Sendable {
         case remoteAgent(url: AgentURL)
         /// The built-in scripted demo agent.
         case embeddedDemo
+        /// The embedded agent running a call flow (`flow:`, a file or inline).
+        case flow(CallFlow)
         /// Refuse the call with this SIP status, or (nil) with the status the identity verdict's reason maps to
         /// (428, 436, 437, 438, 403 — RFC 8224 §6.2.2).
         case reject(status: Int?)
@@ -74,10 +82,11 @@ public struct Dialplan: Sendable {
 
     static func load(path: String, trunkNames: Set<String>) throws -> Dialplan {
         let root = try ConfigNode.load(yaml: try GatewayConfiguration.read(path), file: path)
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         let keys = try root.mapping(allowed: ["routes"])
         var routes: [Route] = []
         for node in try keys["routes"].required("routes", in: root).sequence() {
-            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "reject", "ring_ms", "secure_capture", "dtmf", "agent_audio"])
+            let fields = try node.mapping(allowed: ["name", "match", "trunks", "identity", "agent", "embedded", "flow", "reject", "ring_ms", "secure_capture", "dtmf", "agent_audio", "fallback"])
             let name = try fields["name"].required("name", in: node).string()
             let match = try parseMatch(fields["match"], in: node)
             var trunks: Set<String>?
@@ -88,9 +97,9 @@ public struct Dialplan: Sendable {
                 }
                 trunks = Set(names)
             }
-            let actions = ["agent", "embedded", "reject"].filter { fields[$0] != nil }
+            let actions = ["agent", "embedded", "flow", "reject"].filter { fields[$0] != nil }
             guard actions.count == 1 else {
-                throw node.error("route '\(name)' needs exactly one action: agent, embedded or reject (has \(actions.isEmpty ? "none" : actions.joined(separator: ", ")))")
+                throw node.error("route '\(name)' needs exactly one action: agent, embedded, flow or reject (has \(actions.isEmpty ? "none" : actions.joined(separator: ", ")))")
             }
             let ring = try fields["ring_ms"]?.int(in: 0...300_000) ?? 0
             var identity: Set<IdentityCondition>?
@@ -104,14 +113,28 @@ public struct Dialplan: Sendable {
                 })
             }
             var route = Route(
-                name: name, match: match, trunks: trunks, action: try parseAction(actions[0], fields[actions[0]]!),
+                name: name, match: match, trunks: trunks, action: try parseAction(actions[0], fields[actions[0]]!, base: base),
                 ringMilliseconds: ring, identity: identity,
                 secureCapture: try fields["secure_capture"].map { try SecureCaptureSettings.parse($0, onRoute: true) },
                 dtmf: try fields["dtmf"].map(DTMFMode.parse))
             if let audio = fields["agent_audio"] { route.agentAudio = try parseAgentAudio(audio, action: route.action) }
+            if let agent = fields["agent"] { route.agentSettings = try AgentRouteSettings.parse(agent.mapping(allowed: agentKeys)) }
+            if let fallback = fields["fallback"] { route.fallbackTransferTo = try parseFallback(fallback) }
             routes.append(route)
         }
         return Dialplan(routes: routes)
+    }
+
+    private static func parseFallback(_ node: ConfigNode) throws -> String? {
+        let fields = try node.mapping(allowed: ["transfer_to"])
+        guard let targetNode = fields["transfer_to"] else { return nil }
+        let target = try targetNode.string()
+        do {
+            _ = try TransferTarget.parse(target)
+        } catch {
+            throw targetNode.error("\(error)")
+        }
+        return target
     }
 
     private static func parseMatch(_ node: ConfigNode?, in route: ConfigNode) throws -> Match {
@@ -128,10 +151,12 @@ public struct Dialplan: Sendable {
         }
     }
 
-    private static func parseAction(_ kind: String, _ node: ConfigNode) throws -> Action {
+    private static let agentKeys = Set(["url"] + AgentRouteSettings.keys)
+
+    private static func parseAction(_ kind: String, _ node: ConfigNode, base: URL) throws -> Action {
         switch kind {
         case "agent":
-            let fields = try node.mapping(allowed: ["url"])
+            let fields = try node.mapping(allowed: agentKeys)
             let url = try fields["url"].required("url", in: node).string()
             do {
                 return .remoteAgent(url: try AgentURL(parsing: url))
@@ -142,6 +167,8 @@ public struct Dialplan: Sendable {
             let name = try node.string()
             guard name == "demo" else { throw node.error("unknown embedded agent '\(name)' (known: demo)") }
             return .embeddedDemo
+        case "flow":
+            return .flow(try CallFlow.parse(node, base: base))
         default:
             if (try? node.string()) == "identity" { return .reject(status: nil) }
             return .reject(status: try node.int(in: 400...699))

@@ -11,17 +11,24 @@ public struct GatewayConfiguration: Sendable {
         /// Address to listen on for SIP over UDP and TCP.
         public var listen: String = "127.0.0.1"
         public var port: Int = 5060
+        /// SIP over TLS; nil (the default) listens on UDP and TCP only.
+        public var tls: TLSSettings?
+        /// Per-source INVITE rate and the ban after repeated failures.
+        var limits = SourceGuard.Policy()
     }
 
     public struct MediaSettings: Sendable {
         /// Local address for RTP: bound, and put in our SDP.
         public var address: String = "127.0.0.1"
-        /// RTP ports handed out to calls (even ports; RTCP would use the odd one above).
+        /// RTP ports handed out to calls (even ports; RTCP uses the odd one above).
         public var rtpPorts: ClosedRange<Int> = 20000...20999
         /// Hang up a call whose peer has sent no RTP for this long (a caller gone without BYE); 0 never does.
         public var inactivityTimeoutSeconds = GatewayConfiguration.defaultInactivityTimeoutSeconds
         /// Bounds of the receive jitter buffer's delay (ms, 20 ms steps); it adapts within them to measured jitter.
         public var jitterMilliseconds = RTPSession.defaultJitterBuffer
+        /// Mean time between our RTCP reports (randomised ±50 % per RFC 3550); 0 sends none (the peer's are
+        /// still read).
+        public var rtcpIntervalMilliseconds = 5000
     }
 
     public struct AdminSettings: Sendable {
@@ -57,6 +64,10 @@ public struct GatewayConfiguration: Sendable {
         public var srtp = SRTPPolicy.allowed
         /// Codecs to accept, in our order of preference (`opus`, `pcmu`, `pcma`); nil: all, in the offerer's order.
         public var codecs: [String]?
+        /// Challenge this trunk's INVITEs (401) and admit only those with valid digest credentials.
+        public var inboundAuth: DigestAuthenticator?
+        /// Keep a registration at the carrier; INVITEs from the registrar's address belong to this trunk.
+        public var registration: Registration?
     }
 
     /// STIR/SHAKEN verification of inbound calls; nil when not configured (verdicts are then absent, or the
@@ -76,6 +87,10 @@ public struct GatewayConfiguration: Sendable {
     public var prompts = "prompts"
     /// How long a remote agent may take to accept the WebSocket before the fallback prompt plays.
     public var agentConnectTimeoutMilliseconds = GatewayConfiguration.defaultAgentConnectTimeoutMilliseconds
+    /// Attempts to reach a remote agent (each bounded by the timeout) before the fallback prompt plays.
+    public var agentConnectAttempts = GatewayConfiguration.defaultAgentConnectAttempts
+    /// Wait before the second attempt (doubled before each further one).
+    public var agentConnectBackoffMilliseconds = GatewayConfiguration.defaultAgentConnectBackoffMilliseconds
     public var trunks: [Trunk] = []
     public var dialplan = Dialplan(routes: [])
     /// Secure capture (PCI) defaults for every route: the payment sink and whether last-four may be revealed.
@@ -87,6 +102,10 @@ public struct GatewayConfiguration: Sendable {
     public static let defaultAccountSid = "AC" + String(repeating: "0", count: 32)
     /// Long enough for a slow TLS/agent start, short enough that a caller is not left in silence.
     public static let defaultAgentConnectTimeoutMilliseconds = 3000
+    /// One retry rides out an agent restarting or a dropped SYN without keeping the caller waiting long.
+    public static let defaultAgentConnectAttempts = 2
+    /// Long enough for a restarting agent's listener to come back, short enough to go unnoticed by the caller.
+    public static let defaultAgentConnectBackoffMilliseconds = 500
 
     public init() {}
 
@@ -94,11 +113,13 @@ public struct GatewayConfiguration: Sendable {
     public static func load(path: String) throws -> GatewayConfiguration {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         let root = try ConfigNode.load(yaml: try read(path), file: path)
-        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "trunks", "dialplan", "compliance", "secure_capture"])
+        let keys = try root.mapping(allowed: ["sip", "media", "admin", "identity", "account_sid", "call_records", "prompts", "agent_connect_timeout_ms", "agent_connect_attempts", "agent_connect_backoff_ms", "trunks", "dialplan", "compliance", "secure_capture"])
         var config = GatewayConfiguration()
 
         if let sip = keys["sip"] {
-            let fields = try sip.mapping(allowed: ["listen", "port"])
+            let fields = try sip.mapping(allowed: ["listen", "port", "tls", "limits"])
+            if let tls = fields["tls"] { config.sip.tls = try parseTLS(tls) { resolve($0, against: base) } }
+            if let limits = fields["limits"] { config.sip.limits = try parseLimits(limits) }
             if let listen = fields["listen"] {
                 config.sip.listen = try listen.string()
                 guard CIDR(config.sip.listen) != nil else { throw listen.error("'\(config.sip.listen)' is not an IP address") }
@@ -106,9 +127,10 @@ public struct GatewayConfiguration: Sendable {
             if let port = fields["port"] { config.sip.port = try port.int(in: 0...65535) }
         }
         if let media = keys["media"] {
-            let fields = try media.mapping(allowed: ["address", "rtp_ports", "inactivity_timeout_s", "jitter_min_ms", "jitter_max_ms"])
+            let fields = try media.mapping(allowed: ["address", "rtp_ports", "inactivity_timeout_s", "jitter_min_ms", "jitter_max_ms", "rtcp_interval_ms"])
             try config.media.parseJitter(fields, in: media)
             if let timeout = fields["inactivity_timeout_s"] { config.media.inactivityTimeoutSeconds = try timeout.int(in: 0...3600) }
+            if let interval = fields["rtcp_interval_ms"] { config.media.rtcpIntervalMilliseconds = try interval.int(in: 0...60000) }
             if let address = fields["address"] {
                 config.media.address = try address.string()
                 guard CIDR(config.media.address) != nil else { throw address.error("'\(config.media.address)' is not an IP address") }
@@ -145,6 +167,8 @@ public struct GatewayConfiguration: Sendable {
         if let records = keys["call_records"] { config.callRecords = resolve(try records.string(), against: base) }
         config.prompts = resolve(try keys["prompts"]?.string() ?? config.prompts, against: base)
         if let timeout = keys["agent_connect_timeout_ms"] { config.agentConnectTimeoutMilliseconds = try timeout.int(in: 100...60000) }
+        if let attempts = keys["agent_connect_attempts"] { config.agentConnectAttempts = try attempts.int(in: 1...5) }
+        if let backoff = keys["agent_connect_backoff_ms"] { config.agentConnectBackoffMilliseconds = try backoff.int(in: 0...10_000) }
         if let capture = keys["secure_capture"] { config.secureCapture = try SecureCaptureSettings.parse(capture, onRoute: false) }
 
         let trunksNode = try keys["trunks"].required("trunks", in: root)
@@ -152,6 +176,9 @@ public struct GatewayConfiguration: Sendable {
             config.trunks.append(try parseTrunk(trunkNode, base: base))
         }
         guard !config.trunks.isEmpty else { throw trunksNode.error("at least one trunk is required") }
+        for (trunk, node) in zip(config.trunks, try trunksNode.sequence()) where config.sip.tls == nil && trunk.usesTLS {
+            throw node.error("trunk '\(trunk.name)' uses transport=tls but sip.tls is not configured")
+        }
         var seen = Set<String>()
         for (trunk, node) in zip(config.trunks, try trunksNode.sequence()) where !seen.insert(trunk.name).inserted {
             throw node.error("duplicate trunk name '\(trunk.name)'")
@@ -188,6 +215,7 @@ public struct GatewayConfiguration: Sendable {
     private static func parseTrunk(_ node: ConfigNode, base: URL) throws -> Trunk {
         let fields = try node.mapping(allowed: [
             "name", "profile", "allow", "symmetric_rtp", "verify_identity", "trust_verstat", "prefer_verstat", "outbound", "dtmf", "srtp", "codecs", "context_headers",
+            "inbound_auth", "register",
         ])
         let name = try fields["name"].required("name", in: node).string()
         let allowNode = try fields["allow"].required("allow", in: node)
@@ -220,6 +248,8 @@ public struct GatewayConfiguration: Sendable {
         if let trust = fields["trust_verstat"] { trunk.trustVerstat = try trust.bool() }
         if let prefer = fields["prefer_verstat"] { trunk.preferVerstat = try prefer.bool() }
         try trunk.parseMedia(fields)
+        if let auth = fields["inbound_auth"] { trunk.inboundAuth = try parseInboundAuth(auth, trunk: name) }
+        if let register = fields["register"] { trunk.registration = try parseRegistration(register) }
         return trunk
     }
 
@@ -250,8 +280,10 @@ public struct GatewayConfiguration: Sendable {
         return identity
     }
 
-    /// The trunk a source address belongs to: the first whose allow-list contains it.
+    /// The trunk a source address belongs to: the first whose allow-list contains it, else the first whose
+    /// registrar is that address (a registered trunk's calls come from its registrar).
     public func trunk(forSource address: String) -> Trunk? {
         trunks.first { $0.allow.contains { $0.contains(address) } }
+            ?? trunks.first { $0.registration.map { CIDR($0.registrar.host)?.contains(address) == true } ?? false }
     }
 }

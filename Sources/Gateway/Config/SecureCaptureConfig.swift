@@ -30,19 +30,8 @@ public struct SecureCaptureSettings: Sendable {
     private static func parseSink(_ node: ConfigNode) throws -> PaymentSinkConfiguration {
         let fields = try node.mapping(allowed: ["url", "secret", "secret_env", "timeout_ms", "retries", "backoff_ms", "allow_http"])
         let url = try fields["url"].required("url", in: node).string()
-        let secret: String
-        switch (fields["secret"], fields["secret_env"]) {
-        case (let value?, nil):
-            secret = try value.string()
-        case (nil, let name?):
-            let variable = try name.string()
-            guard let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty else {
-                throw name.error("environment variable \(variable) is not set")
-            }
-            secret = value
-        default:
-            throw node.error("the sink needs exactly one of secret or secret_env (its HMAC-SHA256 key)")
-        }
+        let secret = try ConfigNode.secret(
+            fields["secret"], env: fields["secret_env"], in: node, what: "secret or secret_env (the sink's HMAC-SHA256 key)")
         var sink = PaymentSinkConfiguration(url: url, secret: Array(secret.utf8))
         if let timeout = fields["timeout_ms"] { sink.timeout = .milliseconds(Int64(try timeout.int(in: 100...60_000))) }
         if let retries = fields["retries"] { sink.retries = try retries.int(in: 0...5) }

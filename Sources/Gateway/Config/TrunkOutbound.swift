@@ -30,11 +30,17 @@ public struct TerminationAddress: Sendable, Equatable, CustomStringConvertible {
     public var port: Int?
     public var transport: Transport
 
-    /// Parses `host`, `host:port`, `[v6]:port`, optionally prefixed by `sip:` and followed by `;transport=tcp`.
+    /// Parses `host`, `host:port`, `[v6]:port`, optionally prefixed by `sip:` (or `sips:`, meaning TLS) and
+    /// followed by `;transport=tcp`.
     public init?(_ text: String) {
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
-        if rest.lowercased().hasPrefix("sip:") { rest = rest.dropFirst(4) }
         var transport = Transport.udp
+        if rest.lowercased().hasPrefix("sip:") {
+            rest = rest.dropFirst(4)
+        } else if rest.lowercased().hasPrefix("sips:") {
+            rest = rest.dropFirst(5)
+            transport = .tls
+        }
         if let semicolon = rest.firstIndex(of: ";") {
             let parameter = rest[rest.index(after: semicolon)...].lowercased()
             guard parameter.hasPrefix("transport="), let value = Transport(rawValue: String(parameter.dropFirst(10))) else { return nil }
@@ -100,6 +106,11 @@ extension GatewayConfiguration {
         public var ringTimeoutSeconds = Outbound.defaultRingTimeoutSeconds
         /// How often each address is probed with OPTIONS; 0 turns health checks off.
         public var healthCheckIntervalSeconds = Outbound.defaultHealthCheckIntervalSeconds
+        /// An address that has not answered OPTIONS within this time is down (sofia would wait Timer F, 32 s).
+        public var healthCheckTimeout: Duration = Outbound.defaultHealthCheckTimeout
+        /// An INVITE that draws no response at all within this time goes to the next address; nil waits for
+        /// sofia's Timer B (32 s).
+        public var inviteTimeout: Duration?
         /// STIR/SHAKEN authentication service: every INVITE carries an Identity header signed with this key.
         public var signing: Signing?
 
@@ -111,12 +122,14 @@ extension GatewayConfiguration {
         /// What carriers use before they give up on a ringing call themselves (Twilio's default timeout is 60 s).
         public static let defaultRingTimeoutSeconds = 30
         public static let defaultHealthCheckIntervalSeconds = 30
+        /// A carrier answers OPTIONS in well under a second; a few retransmissions' worth of waiting is enough.
+        public static let defaultHealthCheckTimeout: Duration = .seconds(4)
     }
 
     static func parseOutbound(_ node: ConfigNode, profile: TrunkProfile, resolve: (String) -> String) throws -> Outbound {
         let fields = try node.mapping(allowed: [
             "addresses", "username", "password", "from_domain", "caller_id_header", "privacy", "ring_timeout_s",
-            "health_check_interval_s", "sign",
+            "health_check_interval_s", "health_check_timeout_ms", "invite_timeout_ms", "sign",
         ])
         let addressesNode = try fields["addresses"].required("addresses", in: node)
         var addresses: [TerminationAddress] = []
@@ -150,6 +163,8 @@ extension GatewayConfiguration {
         if let privacy = fields["privacy"] { outbound.privacy = try privacy.bool() }
         if let ring = fields["ring_timeout_s"] { outbound.ringTimeoutSeconds = try ring.int(in: 1...600) }
         if let interval = fields["health_check_interval_s"] { outbound.healthCheckIntervalSeconds = try interval.int(in: 0...3600) }
+        if let timeout = fields["health_check_timeout_ms"] { outbound.healthCheckTimeout = .milliseconds(try timeout.int(in: 100...32_000)) }
+        if let timeout = fields["invite_timeout_ms"] { outbound.inviteTimeout = .milliseconds(try timeout.int(in: 100...32_000)) }
         if let sign = fields["sign"] { outbound.signing = try parseSigning(sign, resolve: resolve) }
         return outbound
     }

@@ -28,6 +28,11 @@ void tl_nua_info(nua_handle_t *nh, tagi_t const *tags);
 nua_handle_t *tl_nua_handle(nua_t *nua, nua_hmagic_t *hmagic, tagi_t const *tags);
 void tl_nua_authenticate(nua_handle_t *nh, tagi_t const *tags);
 void tl_nua_options(nua_handle_t *nh, tagi_t const *tags);
+/// An in-dialog REFER (RFC 3515); Refer-To goes in the tags. nua keeps the implied subscription and answers its
+/// NOTIFYs itself (nua_i_notify).
+void tl_nua_refer(nua_handle_t *nh, tagi_t const *tags);
+void tl_nua_register(nua_handle_t *nh, tagi_t const *tags);
+void tl_nua_unregister(nua_handle_t *nh, tagi_t const *tags);
 
 /// Responds to the request nua is currently delivering (only inside the nua callback), e.g. an in-dialog INFO.
 void tl_nua_respond_current(nua_t *nua, nua_handle_t *nh, int status, char const *phrase, tagi_t const *tags);
@@ -53,6 +58,15 @@ tag_type_t tl_siptag_to_str(void);
 tag_type_t tl_siptag_from_str(void);
 tag_type_t tl_nutag_auth(void);
 tag_type_t tl_siptag_call_id_str(void);
+tag_type_t tl_siptag_refer_to_str(void);
+tag_type_t tl_nutag_sips_url(void);
+tag_type_t tl_siptag_contact_str(void);
+tag_type_t tl_tptag_certificate(void);
+tag_type_t tl_nutag_registrar(void);
+tag_type_t tl_nutag_m_username(void);
+tag_type_t tl_siptag_expires_str(void);
+tag_type_t tl_ntatag_maxsize(void);
+tag_type_t tl_ntatag_merge_482(void);
 
 // MARK: - Reading events
 /// The call state carried by a nua_i_state event's tag list, or -1.
@@ -63,14 +77,24 @@ int tl_current_request_source(nua_t *nua, char *host, size_t hostlen, int *port,
 /// Serialises one header (e.g. sip->sip_from) into a heap string the caller frees with free(); NULL if absent.
 char *tl_header_string(msg_header_t const *header);
 
+/// Whether a NOTIFY's Subscription-State is `terminated` (1), another state (0), or absent (-1).
+int tl_subscription_terminated(sip_t const *sip);
+
 /// The realm of the first digest challenge in a 401/407 (Proxy-Authenticate first), quotes included, as
 /// NUTAG_AUTH wants it; returns 0 when found.
 int tl_challenge_realm(sip_t const *sip, char *realm, size_t realmlen);
+
+/// The Request-URI of a request as text, in a heap string the caller frees with free(); NULL if absent.
+char *tl_request_uri(sip_t const *sip);
+/// The lifetime a registrar granted in its 2xx (the Contact's expires, else Expires), or -1.
+int tl_registration_expires(sip_t const *sip);
 
 // MARK: - Commands into the sofia thread
 typedef void (*tl_task_f)(void *context);
 /// Posts `task(context)` to run on the thread running `root` (mutex-protected queue that wakes the loop).
 int tl_post(su_root_t *root, tl_task_f task, void *context);
+/// Runs `task(context)` on the sofia thread after `milliseconds` (a one-shot su_timer; call on that thread).
+int tl_after(su_root_t *root, unsigned milliseconds, tl_task_f task, void *context);
 
 // MARK: - Logging
 typedef void (*tl_log_f)(int level, char const *line);
