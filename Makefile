@@ -1,4 +1,5 @@
-# Two commands: `make run` and `make test`. Both install missing Debian packages first.
+# `make run`, `make test` and `make bench` (the media load benchmark, not part of test). All install missing
+# Debian packages first.
 SWIFT ?= swift
 CONFIG ?= trunkline.yaml
 
@@ -17,5 +18,11 @@ run: build
 test: build
 	$(SWIFT) test --no-parallel
 
+# Release build in its own scratch path (the debug build stays incremental); BENCH_ARGS e.g. --quick, --g711 100,500.
+bench: deps
+	$(SWIFT) build -c release --scratch-path .build-release --product trunkline
+	$(SWIFT) build -c release --scratch-path .build-release --product trunkline-bench
+	python3 bench/media_bench.py $(BENCH_ARGS)
+
 clean:
-	rm -rf .build run
+	rm -rf .build .build-release run

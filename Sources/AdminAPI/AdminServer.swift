@@ -2,6 +2,7 @@ import Foundation
 import Gateway
 import Hummingbird
 import Logging
+import Media
 import ServiceLifecycle
 
 /// The admin HTTP API: health, live calls, and Twilio's REST call resource
@@ -51,6 +52,10 @@ public struct AdminServer: Sendable {
             } catch {
                 throw TwilioRESTError.badRequest("\(error)")
             }
+        }
+        // Time in the gateway per media path segment and codec (see `MediaPathSegment`); `?reset=true` restarts it.
+        router.get("/v1/media/latency") { request, _ in
+            MediaLatencyReport(try await gateway.mediaLatency(reset: request.uri.queryParameters["reset"] == "true"))
         }
         addCampaignRoutes(to: router)
         let calls = router.group("/2010-04-01/Accounts/:account/Calls")

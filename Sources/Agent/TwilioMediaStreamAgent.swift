@@ -61,6 +61,9 @@ public final class TwilioMediaStreamAgent: CallAgent {
     private var outbound: ByteBuffer
     private var muLawScratch: [UInt8] = Array(repeating: 0, count: 160)
     private var pcmScratch: [Int16] = Array(repeating: 0, count: 320)
+    private var maskingKeys = MaskingKeys()
+    /// A decoded agent `media` payload (grows to the largest seen).
+    private var payloadScratch: [UInt8] = Array(repeating: 0, count: 1024)
     private var sequenceNumber = 0
     private var chunk = 0
     private var samplesStreamed = 0
@@ -202,7 +205,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
         WebSocketClientFrame.begin(&self.outbound)
         if case .linear16 = self.mediaFormat {
             self.writeLinear16(samples, sequenceNumber: sequenceNumber, chunk: chunk, timestampMs: timestampMs, streamSid: streamSid)
-            WebSocketClientFrame.finish(&self.outbound, opcode: .text)
+            WebSocketClientFrame.finish(&self.outbound, opcode: .text, key: self.maskingKeys.next())
             handler.writeRawFrame(self.outbound)
             return
         }
@@ -214,7 +217,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
                 payload: UnsafeRawBufferPointer(encoded), streamSid: streamSid
             )
         }
-        WebSocketClientFrame.finish(&self.outbound, opcode: .text)
+        WebSocketClientFrame.finish(&self.outbound, opcode: .text, key: self.maskingKeys.next())
         handler.writeRawFrame(self.outbound)
     }
 
@@ -470,7 +473,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
         switch frame.opcode {
         case .text:
             let data = frame.unmaskedData
-            guard isValidUTF8(data.readableBytesView) else {
+            guard isValidUTF8(data) else {
                 self.finish(
                     .failed(.failedMidCall("agent sent a text frame that is not UTF-8")),
                     closeCode: .dataInconsistentWithMessage,
@@ -478,6 +481,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
                 )
                 return
             }
+            if self.playMediaFast(data) { return }
             self.processText(Data(data.readableBytesView))
         case .ping:
             handler.writeControlFrame(.pong, data: frame.unmaskedData)
@@ -489,6 +493,20 @@ public final class TwilioMediaStreamAgent: CallAgent {
             self.logger.debug("ignoring binary frame from agent")
         default:
             break  // pong, continuation (the aggregator joins fragments)
+        }
+    }
+
+    /// The hot path: a `media` message `AgentMediaMessage` reads, played without Foundation or allocation.
+    /// - Returns: false for any other message, which `processText` then handles.
+    private func playMediaFast(_ text: ByteBuffer) -> Bool {
+        let needed = text.readableBytes * 3 / 4
+        if self.payloadScratch.count < needed { self.payloadScratch = Array(repeating: 0, count: needed) }
+        return text.withUnsafeReadableBytes { json in
+            self.payloadScratch.withUnsafeMutableBytes { output in
+                guard let count = AgentMediaMessage.decodePayload(json, into: output) else { return false }
+                self.play(UnsafeRawBufferPointer(rebasing: output[..<count]))
+                return true
+            }
         }
     }
 
@@ -506,7 +524,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
                 self.ignore("media without a base64 payload")
                 return
             }
-            self.play(muLaw)
+            muLaw.withUnsafeBytes { self.play($0) }
         case "mark":
             guard let name = message.mark?.name else {
                 self.ignore("mark without a name")
@@ -579,7 +597,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
     }
 
     /// The agent's audio in the stream's format, to the call.
-    private func play(_ payload: Data) {
+    private func play(_ payload: UnsafeRawBufferPointer) {
         guard case .linear16 = self.mediaFormat else {
             self.play(muLaw: payload)
             return
@@ -591,16 +609,14 @@ public final class TwilioMediaStreamAgent: CallAgent {
         }
         let control = self.control
         self.pcmScratch.withUnsafeMutableBufferPointer { pcm in
-            payload.withUnsafeBytes { bytes in
-                for i in 0..<count {
-                    pcm[i] = Int16(bitPattern: UInt16(bytes[2 * i]) | UInt16(bytes[2 * i + 1]) << 8)
-                }
+            for i in 0..<count {
+                pcm[i] = Int16(bitPattern: UInt16(payload[2 * i]) | UInt16(payload[2 * i + 1]) << 8)
             }
             control?.agentPlay(UnsafeBufferPointer(rebasing: pcm[..<count]))
         }
     }
 
-    private func play(muLaw: Data) {
+    private func play(muLaw: UnsafeRawBufferPointer) {
         guard !muLaw.isEmpty else { return }
         if self.pcmScratch.count < muLaw.count {
             self.pcmScratch = Array(repeating: 0, count: muLaw.count)
@@ -608,7 +624,7 @@ public final class TwilioMediaStreamAgent: CallAgent {
         let control = self.control
         self.pcmScratch.withUnsafeMutableBufferPointer { pcm in
             let samples = UnsafeMutableBufferPointer(rebasing: pcm[..<muLaw.count])
-            muLaw.withUnsafeBytes { G711Law.muLaw.decode($0, into: samples) }
+            G711Law.muLaw.decode(muLaw, into: samples)
             control?.agentPlay(UnsafeBufferPointer(samples))
         }
     }
@@ -662,8 +678,23 @@ public final class TwilioMediaStreamAgent: CallAgent {
 @available(*, unavailable)
 extension TwilioMediaStreamAgent: Sendable {}
 
-private func isValidUTF8(_ bytes: ByteBufferView) -> Bool {
-    var iterator = bytes.makeIterator()
+private func isValidUTF8(_ buffer: ByteBuffer) -> Bool {
+    // Agent messages are nearly always ASCII: check that eight bytes at a time, and decode only when it fails.
+    let isASCII = buffer.withUnsafeReadableBytes { bytes in
+        var high: UInt64 = 0
+        var i = 0
+        while i + 8 <= bytes.count {
+            high |= bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < bytes.count {
+            high |= UInt64(bytes[i])
+            i += 1
+        }
+        return high & 0x8080_8080_8080_8080 == 0
+    }
+    if isASCII { return true }
+    var iterator = buffer.readableBytesView.makeIterator()
     var decoder = UTF8()
     while true {
         switch decoder.decode(&iterator) {
@@ -815,15 +846,24 @@ final class TwilioHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandle
 }
 
 /// Pass-through at the head end of the pipeline: writes through its context skip the frame encoder,
-/// which is how the agent sends frames it built and masked itself.
-final class WebSocketRawFrameWriter: ChannelOutboundHandler {
+/// which is how the agent sends frames it built and masked itself. Reads pass it first, so it marks when the
+/// agent's bytes arrived (the start of `MediaPathSegment.agentFrameReceived`).
+final class WebSocketRawFrameWriter: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private(set) var context: ChannelHandlerContext?
+    private let latency = MediaLatencyRecorder.current
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        latency.markIngress()
+        context.fireChannelRead(data)
+        latency.clearIngress()
+    }
 }
 
 /// The open stream: hands agent frames to the agent and writes the agent's frames.

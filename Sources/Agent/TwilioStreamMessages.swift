@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc  // arc4random_buf: glibc 2.36 and later
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Media
 import NIOCore
 import NIOWebSocket
@@ -129,12 +134,11 @@ enum WebSocketClientFrame {
         buffer.moveReaderIndex(forwardBy: headroom)
     }
 
-    static func finish(_ buffer: inout ByteBuffer, opcode: WebSocketOpcode) {
+    static func finish(_ buffer: inout ByteBuffer, opcode: WebSocketOpcode, key: WebSocketMaskingKey = .random()) {
         let length = buffer.readableBytes
         let lengthBytes = length <= 125 ? 0 : (length <= 0xFFFF ? 2 : 8)
         let start = buffer.readerIndex - (2 + lengthBytes + 4)
         precondition(start >= 0, "WebSocketClientFrame.begin not called")
-        let key = WebSocketMaskingKey.random()
 
         var index = start
         index += buffer.setInteger(0x80 | opcode.rawOpcodeValue, at: index)  // FIN + opcode
@@ -150,10 +154,39 @@ enum WebSocketClientFrame {
         index += buffer.setBytes(key, at: index)
         assert(index == buffer.readerIndex)
 
-        buffer.withUnsafeMutableReadableBytes { payload in
-            for i in 0..<payload.count { payload[i] ^= key[i & 3] }
-        }
+        buffer.withUnsafeMutableReadableBytes { mask($0, key: key) }
         buffer.moveReaderIndex(to: start)
+    }
+
+    /// XORs `payload` with the repeated key, eight bytes at a time.
+    static func mask(_ payload: UnsafeMutableRawBufferPointer, key: WebSocketMaskingKey) {
+        let keyBytes = (key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3])
+        let key8 = withUnsafeBytes(of: keyBytes) { $0.loadUnaligned(as: UInt64.self) }
+        var i = 0
+        while i + 8 <= payload.count {
+            payload.storeBytes(of: payload.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ key8, toByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < payload.count {
+            payload[i] ^= key[i & 3]
+            i += 1
+        }
+    }
+}
+
+/// Masking keys for the frames a stream sends, drawn from the system's CSPRNG 64 at a time: RFC 6455 §5.3 wants
+/// each key unpredictable, which does not take a `getrandom` system call per 20 ms media frame.
+struct MaskingKeys {
+    private var bytes = [UInt8](repeating: 0, count: 64 * 4)
+    private var used = 64 * 4
+
+    mutating func next() -> WebSocketMaskingKey {
+        if used == bytes.count {
+            bytes.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
+            used = 0
+        }
+        defer { used += 4 }
+        return WebSocketMaskingKey(bytes[used..<(used + 4)])!
     }
 }
 

@@ -16,6 +16,9 @@
 struct JitterBuffer {
     /// Largest payload kept (an Ethernet MTU less the RTP header); bigger ones are dropped as malformed.
     static let maxPayload = 1500 - RTPHeader.fixedSize
+    /// Slot size to begin with: 40 ms of G.711 or a speech Opus packet, so a call's buffer takes 20 KB instead of
+    /// the 95 KB that MTU-sized slots take (it matters at a thousand calls).
+    static let initialSlotBytes = 320
     /// Packets buffered beyond the target before one is dropped to shrink the delay.
     static let shrinkMargin = 2
     /// Ticks between two such drops, so shrinking a long queue is gradual rather than a burst of gaps.
@@ -63,6 +66,8 @@ struct JitterBuffer {
 
     private let clockRate: Int
     private var storage: [UInt8]
+    /// Bytes per slot in `storage`: `initialSlotBytes`, or `maxPayload` after the first larger payload.
+    private(set) var slotBytes = JitterBuffer.initialSlotBytes
     /// Payload length per slot; -1: empty.
     private var lengths: [Int]
     private var sequences: [UInt16]
@@ -93,7 +98,7 @@ struct JitterBuffer {
         self.maxDepth = maxDepth
         self.clockRate = clockRate
         targetDepth = minDepth
-        storage = Array(repeating: 0, count: capacity * Self.maxPayload)
+        storage = Array(repeating: 0, count: capacity * Self.initialSlotBytes)
         lengths = Array(repeating: -1, count: capacity)
         sequences = Array(repeating: 0, count: capacity)
         pauseMarks = Array(repeating: false, count: capacity)
@@ -108,6 +113,7 @@ struct JitterBuffer {
         sequence: UInt16, timestamp: UInt32, arrivalNanoseconds: Int64, payload: UnsafeRawBufferPointer
     ) -> Insertion {
         guard !payload.isEmpty, payload.count <= Self.maxPayload else { return .rejected }
+        if payload.count > slotBytes { growSlots() }
         updateJitter(timestamp: timestamp, arrivalNanoseconds: arrivalNanoseconds)
         if !started {
             started = true
@@ -139,7 +145,7 @@ struct JitterBuffer {
             count -= 1
         }
         storage.withUnsafeMutableBytes { bytes in
-            UnsafeMutableRawBufferPointer(rebasing: bytes[(slot * Self.maxPayload)...]).copyMemory(from: payload)
+            UnsafeMutableRawBufferPointer(rebasing: bytes[(slot * slotBytes)...]).copyMemory(from: payload)
         }
         lengths[slot] = payload.count
         sequences[slot] = sequence
@@ -214,7 +220,7 @@ struct JitterBuffer {
     /// The payload `pop` returned, valid until the next `insert`.
     func withPayload<R>(slot: Int, length: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         storage.withUnsafeBytes { bytes in
-            body(UnsafeRawBufferPointer(rebasing: bytes[(slot * Self.maxPayload)..<(slot * Self.maxPayload + length)]))
+            body(UnsafeRawBufferPointer(rebasing: bytes[(slot * slotBytes)..<(slot * slotBytes + length)]))
         }
     }
 
@@ -223,8 +229,20 @@ struct JitterBuffer {
         let slot = Int(next) % capacity
         guard lengths[slot] >= 0, sequences[slot] == next else { return body(nil) }
         return storage.withUnsafeBytes { bytes in
-            body(UnsafeRawBufferPointer(rebasing: bytes[(slot * Self.maxPayload)..<(slot * Self.maxPayload + lengths[slot])]))
+            body(UnsafeRawBufferPointer(rebasing: bytes[(slot * slotBytes)..<(slot * slotBytes + lengths[slot])]))
         }
+    }
+
+    /// Re-lays the slots out at `maxPayload` bytes each, keeping what they hold: once per call at most, when the
+    /// peer first sends a payload bigger than `initialSlotBytes`.
+    private mutating func growSlots() {
+        var grown = [UInt8](repeating: 0, count: capacity * Self.maxPayload)
+        for slot in 0..<capacity where lengths[slot] > 0 {
+            grown[(slot * Self.maxPayload)..<(slot * Self.maxPayload + lengths[slot])] =
+                storage[(slot * slotBytes)..<(slot * slotBytes + lengths[slot])]
+        }
+        storage = grown
+        slotBytes = Self.maxPayload
     }
 
     /// Removes `sequence` if buffered. - Returns: its slot and length.

@@ -3,10 +3,10 @@ import COpus
 /// Opus encoder state for one call's outbound stream (RFC 6716 via libopus); owns one `OpusEncoder`.
 ///
 /// Takes 20 ms of mono PCM at the agent's rate and writes one Opus packet. Confined to the call's event loop;
-/// `encode` allocates nothing.
-final class OpusFrameEncoder {
+/// `encode` allocates nothing. Public for the benchmark's pcap maker (`trunkline-bench pcap opus`).
+public final class OpusFrameEncoder {
     /// libopus' largest packet for one frame.
-    static let maxPacketBytes = 1275
+    public static let maxPacketBytes = 1275
     /// About a third of the CPU of libopus' default (10) for speech quality a listener cannot tell apart.
     static let complexity: Int32 = 5
 
@@ -20,7 +20,7 @@ final class OpusFrameEncoder {
     ///   - sampleRate: the rate of the PCM given to `encode` (8, 12, 16, 24 or 48 kHz).
     ///   - peer: what the peer asked to receive (bandwidth, FEC, DTX, stereo, bitrate).
     ///   - frameSamples: mono samples per `encode` call (20 ms at `sampleRate`).
-    init(sampleRate: Int, peer: OpusParameters, frameSamples: Int) throws(MediaError) {
+    public init(sampleRate: Int, peer: OpusParameters, frameSamples: Int) throws(MediaError) {
         self.sampleRate = sampleRate
         channels = peer.stereo ? 2 : 1
         var error: Int32 = 0
@@ -61,7 +61,7 @@ final class OpusFrameEncoder {
 
     /// Encodes one frame of mono PCM.
     /// - Returns: the packet's length in `output`, or nil if libopus failed (the caller sends nothing).
-    func encode(_ pcm: UnsafeBufferPointer<Int16>, into output: UnsafeMutableRawBufferPointer) -> Int? {
+    public func encode(_ pcm: UnsafeBufferPointer<Int16>, into output: UnsafeMutableRawBufferPointer) -> Int? {
         var input = pcm.baseAddress!
         if channels == 2 {
             for i in 0..<pcm.count {

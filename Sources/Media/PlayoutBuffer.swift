@@ -1,14 +1,15 @@
 /// The audio waiting to be sent, with marks placed between samples: a ring buffer of 16-bit samples.
 ///
-/// Preallocated (`initialCapacity`) so a call normally never allocates; it grows by doubling when an agent
-/// sends audio faster than real time, up to `maxCapacity`, beyond which the newest samples are dropped and
-/// counted. Positions are counted in samples since the start of the stream, so a mark is simply the position
+/// Preallocated (`initialCapacity`) so a call streaming in real time never allocates; it grows by doubling when an
+/// agent runs more than that ahead of real time (or a long prompt is queued at once), up to `maxCapacity`, beyond
+/// which the newest samples are dropped and counted. Positions are counted in samples since the start of the stream, so a mark is simply the position
 /// of the last sample enqueued before it.
 ///
 /// Pure value; the session owns it on its event loop.
 struct PlayoutBuffer {
-    /// 10 s at 8 kHz: a long prompt fits without growing.
-    static let defaultInitialCapacity = 80_000
+    /// 2 s at 8 kHz (32 KB; 10 s took 160 KB per call, which a thousand calls feel): growing is a rare
+    /// allocation, for agents that send well ahead of real time and for prompts.
+    static let defaultInitialCapacity = 16_000
     /// 5 min at 8 kHz (4.8 MB): an agent cannot make a call hold more than this.
     static let defaultMaxCapacity = 2_400_000
 

@@ -110,6 +110,11 @@ public final class RTPSession {
     private var candidateCount = 0
 
     private var stats = RTPStatistics()
+    /// This loop's time-in-gateway histograms (`MediaLatencyRecorder`), and the codec family to file under.
+    private let latency = MediaLatencyRecorder.current
+    private var latencyCodec = MediaLatencyCodec.g711
+    /// When the datagram being handled was handed to the session.
+    private var packetReadAt: UInt64 = 0
     /// RTCP: the report schedule and figures (set by the first `start`), where reports go, the reused packet buffer.
     private var rtcp = RTCPReporter(interval: nil, randomised: false)
     private var rtcpMultiplexed = false
@@ -374,6 +379,7 @@ public final class RTPSession {
             pendingSamples = 0
         }
         self.codec = codec
+        latencyCodec = MediaLatencyCodec(codec)
         self.telephoneEventPayloadType = telephoneEventPayloadType
         if telephoneEventPayloadType == nil, self.agentSampleRate == 8000 {
             if inband == nil { inband = InbandDTMFDetector() }
@@ -404,7 +410,10 @@ public final class RTPSession {
     public func enqueue(_ samples: UnsafeBufferPointer<Int16>) -> Int {
         eventLoop.assertInEventLoop()
         guard state != .closed else { return 0 }
-        return playout.append(samples)
+        let queued = playout.append(samples)
+        let ingress = latency.ingress
+        if ingress != 0 { latency.record(.agentFrameReceived, latencyCodec, since: ingress) }
+        return queued
     }
 
     /// Caps the audio that may wait to be sent at `maxSamples` (at `agentSampleRate`), so an agent sending faster
@@ -550,10 +559,12 @@ public final class RTPSession {
                 stats.senderClockResets += 1
                 break
             }
-            playOutInbound()
+            let due = nextDeadline.uptimeNanoseconds
+            if playOutInbound() { latency.record(.agentFrameSent, latencyCodec, since: due) }
             guard state == .running else { return }
             sendPacket()
             guard state == .running else { return }
+            latency.record(.rtpSent, latencyCodec, since: due)
             nextDeadline = nextDeadline + Self.packetInterval
             sent += 1
         }
@@ -756,6 +767,7 @@ public final class RTPSession {
     // MARK: - Receiving
 
     fileprivate func receive(_ envelope: AddressedEnvelope<ByteBuffer>) {
+        packetReadAt = NIODeadline.now().uptimeNanoseconds
         guard state == .running else {
             stats.packetsIgnored += 1
             return
@@ -807,10 +819,11 @@ public final class RTPSession {
         latch(source)
         let payload = UnsafeRawBufferPointer(rebasing: bytes[range])
         if isAudio {
-            let arrival = Int64(NIODeadline.now().uptimeNanoseconds)
+            let arrival = Int64(packetReadAt)
             if jitter.insert(sequence: header.sequenceNumber, timestamp: header.timestamp, arrivalNanoseconds: arrival, payload: payload) == .rejected {
                 stats.packetsIgnored += 1
             }
+            latency.record(.rtpReceived, latencyCodec, since: packetReadAt)
         } else if isComfortNoise {
             // The peer's silence, announced: its turn passes, and the buffer running dry is a pause, not a loss.
             jitter.skip(sequence: header.sequenceNumber, announcesSilence: true)
@@ -828,11 +841,12 @@ public final class RTPSession {
     /// One tick of inbound audio: takes what is due from the jitter buffer (decoding it or concealing its loss)
     /// until a 20 ms frame is ready, and hands that frame to the delegate. While the peer's stream is paused or
     /// not yet buffered, nothing is delivered.
-    private func playOutInbound() {
+    /// - Returns: whether a frame went to the delegate.
+    private func playOutInbound() -> Bool {
         while pendingSamples < frameSamples {
             switch jitter.pop() {
             case .buffering, .empty:
-                guard jitter.peerSilent else { return }
+                guard jitter.peerSilent else { return false }
                 fillSilence()
             case .packet(let slot, let length):
                 jitter.withPayload(slot: slot, length: length) { decode($0) }
@@ -852,6 +866,7 @@ public final class RTPSession {
             let rest = decodeScratch.baseAddress! + frameSamples
             decodeScratch.baseAddress!.update(from: rest, count: pendingSamples)
         }
+        return true
     }
 
     /// Decodes one packet's payload after the samples already waiting.

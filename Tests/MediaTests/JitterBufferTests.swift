@@ -122,6 +122,24 @@ import Testing
         #expect(pop(&buffer) == "30000")
     }
 
+    @Test func aPayloadBiggerThanTheFirstSlotsGrowsThemAndKeepsWhatIsBuffered() {
+        var buffer = JitterBuffer(minDepth: 3, maxDepth: 4, clockRate: 8000)
+        #expect(buffer.slotBytes == JitterBuffer.initialSlotBytes)
+        put(&buffer, 1)
+        put(&buffer, 2)
+        // 120 ms of G.711: more than a first slot holds.
+        let big = (0..<960).map { UInt8(truncatingIfNeeded: $0) }
+        #expect(big.withUnsafeBytes { buffer.insert(sequence: 3, timestamp: 480, arrivalNanoseconds: 60_000_000, payload: $0) } == .stored)
+        #expect(buffer.slotBytes == JitterBuffer.maxPayload)
+        #expect(pop(&buffer) == "1")
+        #expect(pop(&buffer) == "2")
+        guard case .packet(let slot, let length) = buffer.pop() else {
+            Issue.record("the big packet is not next")
+            return
+        }
+        #expect(buffer.withPayload(slot: slot, length: length) { Array($0) } == big)
+    }
+
     @Test func malformedPayloadsAreRejected() {
         var buffer = JitterBuffer(minDepth: 1, maxDepth: 4, clockRate: 8000)
         let big = [UInt8](repeating: 0, count: JitterBuffer.maxPayload + 1)
