@@ -738,13 +738,26 @@ public final class RTPSession {
             envelope.data.withUnsafeReadableBytes { readReport($0, from: envelope.remoteAddress) }
             return
         }
-        let length = envelope.data.readableBytes
-        guard length <= Self.maxDatagram else { return }
-        // RTP and RTCP are handled one at a time on this loop, so they share the scratch buffer.
-        envelope.data.withUnsafeReadableBytes { srtpScratch.copyMemory(from: $0) }
-        switch srtp.unprotectRTCP(srtpScratch.baseAddress!, length: length, capacity: srtpScratch.count) {
+        guard let plain = unprotect(envelope.data, with: srtp, control: true) else { return }
+        readReport(plain, from: envelope.remoteAddress)
+    }
+
+    /// Copies an SRTP or SRTCP datagram into the scratch buffer (NIO's is shared) and unprotects it there. A
+    /// datagram that fails (authentication, replay, anything else) is counted and yields nil. RTP and RTCP are
+    /// handled one at a time on this loop, so they share the scratch buffer.
+    private func unprotect(_ datagram: ByteBuffer, with srtp: SRTPStream, control: Bool) -> UnsafeRawBufferPointer? {
+        let length = datagram.readableBytes
+        guard length <= Self.maxDatagram else {
+            stats.packetsIgnored += 1
+            return nil
+        }
+        datagram.withUnsafeReadableBytes { srtpScratch.copyMemory(from: $0) }
+        let verdict = control
+            ? srtp.unprotectRTCP(srtpScratch.baseAddress!, length: length, capacity: srtpScratch.count)
+            : srtp.unprotect(srtpScratch.baseAddress!, length: length, capacity: srtpScratch.count)
+        switch verdict {
         case .ok(let plain):
-            readReport(UnsafeRawBufferPointer(rebasing: srtpScratch[0..<plain]), from: envelope.remoteAddress)
+            return UnsafeRawBufferPointer(rebasing: srtpScratch[0..<plain])
         case .authenticationFailed:
             stats.srtpAuthenticationFailures += 1
         case .replayed:
@@ -752,6 +765,7 @@ public final class RTPSession {
         case .failed:
             stats.packetsIgnored += 1
         }
+        return nil
     }
 
     private func readReport(_ bytes: UnsafeRawBufferPointer, from source: SocketAddress) {
@@ -781,22 +795,8 @@ public final class RTPSession {
             }
             return
         }
-        let length = envelope.data.readableBytes
-        guard length <= Self.maxDatagram else {
-            stats.packetsIgnored += 1
-            return
-        }
-        envelope.data.withUnsafeReadableBytes { srtpScratch.copyMemory(from: $0) }
-        switch srtp.unprotect(srtpScratch.baseAddress!, length: length, capacity: srtpScratch.count) {
-        case .ok(let plain):
-            receive(UnsafeRawBufferPointer(rebasing: srtpScratch[0..<plain]), from: envelope.remoteAddress)
-        case .authenticationFailed:
-            stats.srtpAuthenticationFailures += 1
-        case .replayed:
-            stats.srtpReplayFailures += 1
-        case .failed:
-            stats.packetsIgnored += 1
-        }
+        guard let plain = unprotect(envelope.data, with: srtp, control: false) else { return }
+        receive(plain, from: envelope.remoteAddress)
     }
 
     private func receive(_ bytes: UnsafeRawBufferPointer, from source: SocketAddress) {

@@ -11,9 +11,15 @@ public final class VoiceActivityDetector {
     /// Below −45 dBFS RMS a frame is not speech whatever the spectrum says (telephone speech sits near −20 dBFS).
     public static let levelFloor = 184.0
 
+    /// Frames below the floor cannot be speech, and the spectral analysis is most of the detector's cost (about
+    /// 19 µs a frame in a release build, the largest single item in a G.711 call's CPU): only one in this many
+    /// quiet frames is analysed, enough for the noise estimate to keep learning a quiet line's floor.
+    static let quietAnalysisInterval = 4
+
     public let frameSamples: Int
     private let state: OpaquePointer
     private let scratch: UnsafeMutableBufferPointer<Int16>
+    private var quietFrames = 0
 
     /// - Parameters:
     ///   - sampleRate: rate of the frames (8, 16 or 24 kHz).
@@ -48,9 +54,14 @@ public final class VoiceActivityDetector {
             let value = Double(sample)
             energy += value * value
         }
+        let loudEnough = (energy / Double(frameSamples)).squareRoot() >= Self.levelFloor
+        if !loudEnough {
+            quietFrames &+= 1
+            guard quietFrames % Self.quietAnalysisInterval == 0 else { return false }
+        }
         _ = scratch.update(fromContentsOf: frame)
         let voiced = speex_preprocess_run(state, scratch.baseAddress) != 0
-        return voiced && (energy / Double(frameSamples)).squareRoot() >= Self.levelFloor
+        return voiced && loudEnough
     }
 }
 
