@@ -55,6 +55,20 @@ def free_port(kind=socket.SOCK_DGRAM):
         return s.getsockname()[1]
 
 
+def free_sip_port():
+    """A port free for both UDP and TCP: sofia listens on both, and after a step's thousands of WebSocket
+    connections a UDP-free port can still be a TCP port in use."""
+    for _ in range(100):
+        port = free_port()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+    raise SystemExit("no port free for both UDP and TCP")
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -119,7 +133,7 @@ class Gateway:
 
     def __init__(self, work, codec, agent_port, valgrind=None, binary=GATEWAY):
         self.work = work
-        self.sip_port = free_port()
+        self.sip_port = free_sip_port()
         self.admin_port = free_port(socket.SOCK_STREAM)
         self.records = os.path.join(work, "calls.jsonl")
         if os.path.exists(self.records):

@@ -40,8 +40,10 @@ public struct AdminServer: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/health") { _, _ in "ok\n" }
-        router.get("/v1/calls") { _, _ in
-            TwilioCallList(calls: await gateway.liveCalls().map { TwilioCallResource($0, accountSid: gateway.accountSid) })
+        // Live calls carry callers' numbers: the same credentials as the rest of the call API.
+        router.get("/v1/calls") { request, _ in
+            try checkCredentials(request)
+            return TwilioCallList(calls: await gateway.liveCalls().map { TwilioCallResource($0, accountSid: gateway.accountSid) })
         }
         router.post("/v1/calls") { request, context -> EditedResponse<TwilioCallResource> in
             try checkCredentials(request)

@@ -141,7 +141,7 @@ public final class Gateway: Sendable {
         services.sip = SIPEndpoint(
             configuration: .init(
                 host: config.sip.listen, port: config.sip.port, userAgent: "Trunkline/0.1",
-                tls: config.sip.tls.map { .init(port: $0.port, certificateDirectory: $0.certificateDirectory) }),
+                tls: config.sip.tls.map { .init(port: $0.port, certificateDirectory: $0.certificateDirectory, verifyServers: $0.verifyServers) }),
             logger: services.logger
         ) { [services, group] event in
             Self.handle(event, services: services, group: group)

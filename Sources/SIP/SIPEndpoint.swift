@@ -21,9 +21,13 @@ public final class SIPEndpoint: Sendable {
         public struct TLS: Sendable {
             public var port: Int
             public var certificateDirectory: String
-            public init(port: Int, certificateDirectory: String) {
+            /// Whether a TLS connection we open (to a trunk or registrar) needs a server certificate that chains to
+            /// `cafile.pem` and names the host; without it, anyone on the path could take the call.
+            public var verifyServers: Bool
+            public init(port: Int, certificateDirectory: String, verifyServers: Bool = true) {
                 self.port = port
                 self.certificateDirectory = certificateDirectory
+                self.verifyServers = verifyServers
             }
         }
 
@@ -248,6 +252,7 @@ final class SofiaStack: @unchecked Sendable {
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
             tags.add(tl_nutag_sips_url(), string: "sips:\(host):\(tls.port)")
             tags.add(tl_tptag_certificate(), string: tls.certificateDirectory)
+            tags.add(tl_tptag_tls_verify_policy(), tls.verifyServers ? Int(tl_tls_verify_servers()) : 0)
             transports += ",tls:\(tls.port)"
         }
         nua = tags.withTags { list in
@@ -461,13 +466,16 @@ final class SofiaStack: @unchecked Sendable {
         for header in headers { tags.add(tl_siptag_header_str(), string: header) }
         // An error to a re-INVITE leaves the established call as it was.
         if status >= 300, !state.established { legs[leg.rawValue]?.cause = .rejected(status: status) }
-        // sofia would write `sips:` for a TLS dialog, which some peers (baresip's libre) cannot route to:
-        // `sip:…;transport=tls` is the same transport in the form every stack reads.
-        if state.overTLS, status < 300, let tls = configuration.tls {
-            let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
-            tags.add(tl_siptag_contact_str(), string: "<sip:\(host):\(tls.port);transport=tls>")
-        }
+        if state.overTLS, status < 300, let contact = tlsContact { tags.add(tl_siptag_contact_str(), string: contact) }
         tags.withTags { tl_nua_respond(state.handle, Int32(status), phrase, $0) }
+    }
+
+    /// Our Contact on a TLS dialog. sofia would write `sips:`, which some peers (baresip's libre) cannot route
+    /// to, so their BYE never came back: `sip:…;transport=tls` is the same transport in the form every stack reads.
+    private var tlsContact: String? {
+        guard let tls = configuration.tls else { return nil }
+        let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+        return "<sip:\(host):\(tls.port);transport=tls>"
     }
 
     func doInvite(_ id: UInt64, _ invite: OutgoingInvite) {
@@ -499,10 +507,13 @@ final class SofiaStack: @unchecked Sendable {
         if let timeout = invite.responseTimeout {
             after(timeout) { $0.inviteTimedOut(id, attempt: attempt) }
         }
+        let requestURI = invite.requestURIs[attempt]
         let tags = SofiaTagList()
-            .add(tl_nutag_url(), string: invite.requestURIs[attempt])
+            .add(tl_nutag_url(), string: requestURI)
             .add(tl_siptag_content_type_str(), string: "application/sdp")
             .add(tl_siptag_payload_str(), string: invite.sdp)
+        let overTLS = requestURI.lowercased().hasPrefix("sips:") || requestURI.lowercased().contains(";transport=tls")
+        if overTLS, let contact = tlsContact { tags.add(tl_siptag_contact_str(), string: contact) }
         for header in invite.headers { tags.add(tl_siptag_header_str(), string: header) }
         tags.withTags { tl_nua_invite(handle, $0) }
     }

@@ -73,6 +73,8 @@ int tl_subscription_terminated(sip_t const *sip) {
 tag_type_t tl_nutag_sips_url(void) { return nutag_sips_url; }
 tag_type_t tl_siptag_contact_str(void) { return siptag_contact_str; }
 tag_type_t tl_tptag_certificate(void) { return tptag_certificate; }
+tag_type_t tl_tptag_tls_verify_policy(void) { return tptag_tls_verify_policy; }
+unsigned tl_tls_verify_servers(void) { return TPTLS_VERIFY_SUBJECTS_OUT; }
 tag_type_t tl_nutag_registrar(void) { return nutag_registrar; }
 tag_type_t tl_nutag_m_username(void) { return nutag_m_username; }
 tag_type_t tl_siptag_expires_str(void) { return siptag_expires_str; }

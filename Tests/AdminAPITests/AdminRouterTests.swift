@@ -70,6 +70,21 @@ struct AdminRouterTests {
         }
     }
 
+    @Test func listingLiveCallsNeedsTheAccountCredentials() async throws {
+        try await makeApp().test(.router) { client in
+            for headers: HTTPFields in [[:], [.authorization: Self.basic(Self.account, "wrong")]] {
+                try await client.execute(uri: "/v1/calls", method: .get, headers: headers) { response in
+                    #expect(response.status == .unauthorized)
+                }
+            }
+            try await client.execute(uri: "/v1/calls", method: .get, headers: [.authorization: Self.basic(Self.account, "secret")]) { response in
+                #expect(response.status == .ok)
+                let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                #expect((body?["calls"] as? [Any])?.isEmpty == true)
+            }
+        }
+    }
+
     @Test func withoutATokenOnlyTheAccountIsChecked() async throws {
         try await makeApp(token: nil).test(.router) { client in
             let uri = "/2010-04-01/Accounts/\(Self.account)/Calls/CA00000000000000000000000000000000.json"

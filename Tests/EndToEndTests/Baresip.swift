@@ -4,23 +4,27 @@ import NIOConcurrencyHelpers
 
 /// baresip (Debian's `baresip-core`), a real softphone, run headless: its config folder is generated here, its
 /// microphone is a WAV file (`aufile`), its speaker a dead end (`aubridge`), and the `sndfile` filter writes what
-/// it decoded from the far end to a WAV file the test reads afterwards. It dials once, from `-e`.
+/// it decoded from the far end to a WAV file the test reads afterwards. It dials once, from `-e`, or answers
+/// a call to `user` (over TLS on `tlsPort` when `sip_certificate` is in `extraConfig`).
 final class Baresip: @unchecked Sendable {
     let directory: URL
     let sipPort: Int
+    /// Where baresip listens for SIP over TLS: libre takes the port after `sip_listen`'s.
+    var tlsPort: Int { sipPort + 1 }
     private let process = Process()
     private let output = OutputWatcher()
     /// Whether baresip has exited, and who waits for it.
     private let exit = NIOLockedValueBox<(exited: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     /// - Parameters:
-    ///   - dial: the SIP URI to call at start.
+    ///   - dial: the SIP URI to call at start; nil waits for a call and answers it.
     ///   - mediaEncryption: baresip's `mediaenc` (`srtp-mand`: RTP/SAVP with SDES), or nil for plain RTP.
     ///   - microphone: mono samples baresip sends, at `microphoneRate`: aufile takes only the codec's own rate
     ///     (8000 for G.711, 48000 for Opus) and hangs up otherwise.
+    ///   - user: the account's user, the one a call to baresip must name.
     ///   - extraConfig: more lines for baresip's `config` (e.g. `sip_cafile` for TLS).
-    init(dial: String, mediaEncryption: String?, microphone: [Int16], microphoneRate: Int, extraConfig: String = "") throws {
-        sipPort = try FreePort.sipPort()
+    init(dial: String?, mediaEncryption: String?, microphone: [Int16], microphoneRate: Int, user: String = "softphone", extraConfig: String = "") throws {
+        sipPort = try FreePort.sipPortPair()
         let rtp = try FreePort.udpRange(count: 10)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("trunkline-baresip-\(UUID().uuidString)")
         let dumps = directory.appendingPathComponent("dumps")
@@ -50,11 +54,11 @@ final class Baresip: @unchecked Sendable {
             """
         try config.write(to: directory.appendingPathComponent("config"), atomically: true, encoding: .utf8)
         let encryption = mediaEncryption.map { ";mediaenc=\($0)" } ?? ""
-        try "<sip:softphone@127.0.0.1>;regint=0\(encryption)\n"
+        try "<sip:\(user)@127.0.0.1>;regint=0;answermode=auto\(encryption)\n"
             .write(to: directory.appendingPathComponent("accounts"), atomically: true, encoding: .utf8)
         // Its contacts and uuid files are created on first start; an empty folder is a fresh softphone.
         process.executableURL = URL(fileURLWithPath: "/usr/bin/baresip")
-        process.arguments = ["-f", directory.path, "-e", "/dial \(dial)"]
+        process.arguments = ["-f", directory.path] + (dial.map { ["-e", "/dial \($0)"] } ?? [])
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

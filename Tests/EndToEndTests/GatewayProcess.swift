@@ -206,6 +206,16 @@ enum FreePort {
         throw HarnessError("no free SIP port")
     }
 
+    /// A port that is free with the next one, both for UDP and TCP (a peer that puts TLS one port above).
+    static func sipPortPair() throws -> Int {
+        for _ in 0..<50 {
+            let port = try sipPort()
+            guard port < 65535 else { continue }
+            if (try? bind(stream: false, port: port + 1)) != nil, (try? bind(stream: true, port: port + 1)) != nil { return port }
+        }
+        throw HarnessError("no free pair of SIP ports")
+    }
+
     static func udpPort() throws -> Int { try bind(stream: false, port: 0) }
 
     /// Whether something already listens on this UDP port.

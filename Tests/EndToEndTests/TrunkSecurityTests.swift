@@ -149,18 +149,25 @@ struct TrunkSecurityTests {
     }
 }
 
-/// SIP over TLS with a certificate made by scripts/make-dev-cert.sh, and baresip as the caller.
+/// SIP over TLS with certificates made by scripts/make-dev-cert.sh, and baresip as the caller or the callee.
 @Suite("SIP over TLS", .serialized)
 struct TLSTests {
-    @Test func aSoftphoneCallsOverTLSWithTheDevCertificate() async throws {
+    /// A fresh folder with `agent.pem` (key and self-signed certificate for `host`) and `cafile.pem`.
+    static func makeCertificates(host: String = "localhost") throws -> URL {
         let certificates = FileManager.default.temporaryDirectory.appendingPathComponent("trunkline-tls-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: certificates) }
         let script = Process()
         script.executableURL = URL(fileURLWithPath: GatewayProcess.packageRoot.appendingPathComponent("scripts/make-dev-cert.sh").path)
-        script.arguments = [certificates.path]
+        script.arguments = [certificates.path, host]
+        script.standardOutput = FileHandle.nullDevice
         try script.run()
         script.waitUntilExit()
-        #expect(script.terminationStatus == 0)
+        guard script.terminationStatus == 0 else { throw HarnessError("make-dev-cert.sh failed: \(script.terminationStatus)") }
+        return certificates
+    }
+
+    @Test func aSoftphoneCallsOverTLSWithTheDevCertificate() async throws {
+        let certificates = try Self.makeCertificates()
+        defer { try? FileManager.default.removeItem(at: certificates) }
 
         let tlsPort = try FreePort.sipPort()
         let gateway = try await GatewayProcess(
@@ -184,5 +191,60 @@ struct TLSTests {
         #expect(record["sip_status"] as? Int == 200)
         #expect((record["source"] as? String)?.hasPrefix("tls:127.0.0.1:") == true, "\(record)")
         #expect(record["hangup_by"] as? String == "caller")
+    }
+
+    /// The gateway calls baresip over TLS through a trunk. A server certificate the gateway's `cafile.pem` vouches
+    /// for gets the call through (and baresip's BYE back); one nobody vouched for, or one made out to another host,
+    /// never gets the INVITE (so nobody on the path can take the call). sofia reports nothing for a failed
+    /// verification, so the attempt ends at the trunk's invite timeout, in the record, not silently. With
+    /// `verify_server: false` any certificate will do.
+    @Test(arguments: [
+        ("127.0.0.1", true, true, true), ("127.0.0.1", false, true, false), ("other.example", true, true, false),
+        ("other.example", false, false, true),
+    ])
+    func anOutboundTLSCallGoesOnlyToAServerWithATrustedCertificate(
+        certificateHost: String, trusted: Bool, verify: Bool, reached: Bool
+    ) async throws {
+        let ours = try Self.makeCertificates()
+        let theirs = try Self.makeCertificates(host: certificateHost)
+        defer {
+            try? FileManager.default.removeItem(at: ours)
+            try? FileManager.default.removeItem(at: theirs)
+        }
+        if trusted {
+            let trustedCAs = ours.appendingPathComponent("cafile.pem")
+            let both = try Data(contentsOf: trustedCAs) + Data(contentsOf: theirs.appendingPathComponent("cafile.pem"))
+            try both.write(to: trustedCAs)
+        }
+        let phone = try Baresip(
+            dial: nil, mediaEncryption: nil, microphone: [Int16](repeating: 0, count: 8000 * 5), microphoneRate: 8000,
+            user: OutboundCallTests.calledNumber, extraConfig: "sip_certificate \(theirs.appendingPathComponent("agent.pem").path)")
+        try await phone.waitForLog("baresip is ready", timeout: 15)
+        let gateway = try await GatewayProcess(
+            rtpPorts: try FreePort.udpRange(count: 10),
+            trunks: OutboundCallTests.trunk(addresses: ["127.0.0.1:\(phone.tlsPort);transport=tls"], extra: "      invite_timeout_ms: 3000"),
+            routes: OutboundCallTests.demoRoute,
+            sipExtra: "tls: { port: \(try FreePort.sipPort()), certificate_dir: \(ours.path), verify_server: \(verify) }")
+        let (status, placed) = try await OutboundCallTests.placeCall(gateway)
+        #expect(status == 201, "\(placed)")
+        if reached {
+            do {
+                try await phone.waitForLog("Call established", timeout: 15)
+            } catch {
+                Issue.record("baresip was not reached over TLS: \(phone.log)\n\(gateway.log.suffix(3000))")
+            }
+            await phone.stop()
+        }
+        let record = try #require(try await gateway.waitForCallRecords(1).first)
+        if reached {
+            #expect(record["outcome"] as? String == "answered", "\(record)")
+            #expect(record["hangup_by"] as? String == "callee", "\(record)")
+        } else {
+            #expect(record["outcome"] as? String == "no-answer", "\(record)\n\(gateway.log.suffix(3000))")
+            #expect(record["sip_status"] as? Int == 408, "\(record)")
+            #expect(record["answer_time"] == nil)
+            #expect(!phone.log.contains("Incoming call"), "\(phone.log)")
+            await phone.stop()
+        }
     }
 }

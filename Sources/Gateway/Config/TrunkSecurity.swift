@@ -9,6 +9,10 @@ extension GatewayConfiguration {
         /// A folder with sofia's TLS files: `agent.pem` (our private key and certificate chain) and `cafile.pem`
         /// (the CAs we trust for peers); `scripts/make-dev-cert.sh` writes a self-signed pair.
         public var certificateDirectory: String
+        /// `verify_server` (default true): a trunk or registrar we connect to over TLS must present a certificate
+        /// that chains to `cafile.pem` and names the host we dialled; otherwise the request is never sent and the
+        /// attempt ends at the trunk's invite timeout (sofia reports no error), then failover goes on.
+        public var verifyServers = true
     }
 
     /// A registration we keep at a carrier's registrar (credential trunks behind NAT): calls come back to the
@@ -25,7 +29,7 @@ extension GatewayConfiguration {
     }
 
     static func parseTLS(_ node: ConfigNode, resolve: (String) -> String) throws -> TLSSettings {
-        let fields = try node.mapping(allowed: ["port", "certificate_dir"])
+        let fields = try node.mapping(allowed: ["port", "certificate_dir", "verify_server"])
         let directoryNode = try fields["certificate_dir"].required("certificate_dir", in: node)
         let directory = resolve(try directoryNode.string())
         guard FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("agent.pem")) else {
@@ -33,6 +37,7 @@ extension GatewayConfiguration {
         }
         var tls = TLSSettings(certificateDirectory: directory)
         if let port = fields["port"] { tls.port = try port.int(in: 0...65535) }
+        if let verify = fields["verify_server"] { tls.verifyServers = try verify.bool() }
         return tls
     }
 

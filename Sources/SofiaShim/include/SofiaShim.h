@@ -62,6 +62,10 @@ tag_type_t tl_siptag_refer_to_str(void);
 tag_type_t tl_nutag_sips_url(void);
 tag_type_t tl_siptag_contact_str(void);
 tag_type_t tl_tptag_certificate(void);
+tag_type_t tl_tptag_tls_verify_policy(void);
+/// The verify policy for TLS connections we open: the server's chain to `cafile.pem`, and its certificate's
+/// subject names the host we connected to.
+unsigned tl_tls_verify_servers(void);
 tag_type_t tl_nutag_registrar(void);
 tag_type_t tl_nutag_m_username(void);
 tag_type_t tl_siptag_expires_str(void);
