@@ -3,6 +3,7 @@ import Gateway
 import Hummingbird
 import Logging
 import Media
+import Prometheus
 import ServiceLifecycle
 
 /// The admin HTTP API: health, live calls, and Twilio's REST call resource
@@ -28,11 +29,15 @@ public struct AdminServer: Sendable {
     let logger: Logger
     /// Campaigns run in this process, when `compliance:` is configured.
     let campaigns: CampaignManager?
+    /// What `GET /metrics` shows: the registry behind the process's swift-metrics backend.
+    let metrics: PrometheusCollectorRegistry?
 
-    public init(configuration: Configuration, gateway: Gateway, campaigns: CampaignManager? = nil, logger: Logger) {
+    public init(configuration: Configuration, gateway: Gateway, campaigns: CampaignManager? = nil,
+                metrics: PrometheusCollectorRegistry? = nil, logger: Logger) {
         self.configuration = configuration
         self.gateway = gateway
         self.campaigns = campaigns
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -40,6 +45,16 @@ public struct AdminServer: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/health") { _, _ in "ok\n" }
+        if let metrics {
+            // Prometheus scrapes without credentials; the series carry no number, digit or call id.
+            router.get("/metrics") { _, _ in
+                var text: [UInt8] = []
+                metrics.emit(into: &text)
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: text)))
+            }
+        }
         // Live calls carry callers' numbers: the same credentials as the rest of the call API.
         router.get("/v1/calls") { request, _ in
             try checkCredentials(request)

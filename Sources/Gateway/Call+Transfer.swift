@@ -288,8 +288,7 @@ extension Call {
             $0.method = "bridge"
             $0.legCallSid = humanRecord.callSid
         }
-        services.callsInFlight.enter()
-        services.calls.withLockedValue { $0[human.leg] = human }
+        services.track(human)
         logger.info("calling the transfer target", metadata: ["leg_call": "\(humanRecord.callSid)", "target": "\(transfer.target.redacted)"])
         human.dial(dial)
     }

@@ -100,8 +100,7 @@ extension Gateway {
                                    order: services.trunkHealth.order(outbound.addresses)),
             ringTimeout: .seconds(Int64(request.ringTimeoutSeconds ?? outbound.ringTimeoutSeconds)),
             offer: CallMedia.offer(for: trunk, agentSampleRate: route.agentAudio.sampleRate))
-        services.callsInFlight.enter()
-        services.calls.withLockedValue { $0[leg] = call }
+        services.track(call)
         logger.info("placing call", metadata: ["trunk": "\(trunk.name)", "route": "\(route.name)", "to": "\(request.to)", "from": "\(request.from)"])
         loop.execute { call.dial(dial) }
         return CallSummary(record: record)

@@ -39,6 +39,7 @@ extension GatewayServices {
 
     /// Logs a registration's change of state.
     func noteRegistration(trunk: String, _ status: RegistrationStatus) {
+        metrics.registration(trunk: trunk, status)
         switch status {
         case .registered(let expires):
             logger.info("registered", metadata: ["trunk": "\(trunk)", "expires_s": "\(expires)"])

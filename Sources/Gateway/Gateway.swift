@@ -20,6 +20,7 @@ final class GatewayServices: Sendable {
     let recordWriter: CallRecordWriter
     let recentCalls = RecentCalls()
     let trunkHealth = TrunkHealth()
+    let metrics = GatewayMetrics()
     /// Per-source INVITE rate and bans; touched on the sofia thread (admission), boxed to stay `Sendable`.
     let sourceGuard: NIOLockedValueBox<SourceGuard>
     let calls = NIOLockedValueBox<[SIPCallLegID: Call]>([:])
@@ -91,13 +92,28 @@ final class GatewayServices: Sendable {
     func finish(_ call: Call) {
         // Digits still on their way to the payment sink: the record waits for its answer (Call+SecureCapture).
         guard call.recordMayBeWritten() else { return }
-        calls.withLockedValue { $0[call.leg] = nil }
+        let live = calls.withLockedValue { calls in
+            calls[call.leg] = nil
+            return calls.count
+        }
+        metrics.liveCalls(live)
         write(call.record)
         callsInFlight.leave()
     }
 
+    /// A call starts: it is found by its leg from now on, and shutdown waits for it.
+    func track(_ call: Call) {
+        callsInFlight.enter()
+        let live = calls.withLockedValue { calls in
+            calls[call.leg] = call
+            return calls.count
+        }
+        metrics.liveCalls(live)
+    }
+
     func write(_ record: CallRecord) {
         recentCalls.remember(record)
+        metrics.recordWritten(record)
         defer { callEnds.ended(record) }
         do {
             try recordWriter.write(record)
@@ -155,7 +171,7 @@ public final class Gateway: Sendable {
                 credentials: registration.credentials, expiresSeconds: registration.expiresSeconds))
         }
         healthChecks.withLockedValue { [services] in
-            $0 = Task { await services.trunkHealth.monitor(trunks: config.trunks, sip: services.sip, logger: services.logger) }
+            $0 = Task { await services.trunkHealth.monitor(trunks: config.trunks, sip: services.sip, metrics: services.metrics, logger: services.logger) }
         }
         services.logger.notice("trunkline ready", metadata: [
             "sip": "\(config.sip.listen):\(config.sip.port)", "rtp_ports": "\(config.media.rtpPorts)",
@@ -380,8 +396,7 @@ private struct Admission: Sendable {
             makeAgent: makeAgent)
         call.renegotiation = trunk.offerAnswer(agentSampleRate: route.agentAudio.sampleRate)
         call.fallbackTransferTarget = route.fallbackTransferTo
-        services.callsInFlight.enter()
-        services.calls.withLockedValue { $0[invite.leg] = call }
+        services.track(call)
         logger.info("INVITE accepted", metadata: [
             "trunk": "\(trunk.name)", "route": "\(route.name)", "from": "\(caller)", "to": "\(called)", "identity": "\(verdict.verstat)",
         ])

@@ -28,7 +28,7 @@ final class TrunkHealth: Sendable {
     }
 
     /// Probes every outbound trunk's addresses every `interval` until cancelled; logs each change of state.
-    func monitor(trunks: [GatewayConfiguration.Trunk], sip: SIPEndpoint, logger: Logger) async {
+    func monitor(trunks: [GatewayConfiguration.Trunk], sip: SIPEndpoint, metrics: GatewayMetrics, logger: Logger) async {
         let probed = trunks.compactMap { trunk -> (String, GatewayConfiguration.Outbound)? in
             guard let outbound = trunk.outbound, outbound.healthCheckIntervalSeconds > 0 else { return nil }
             return (trunk.name, outbound)
@@ -39,6 +39,7 @@ final class TrunkHealth: Sendable {
                 for address in outbound.addresses {
                     let status = await sip.options(address.optionsURI, timeout: outbound.healthCheckTimeout)
                     let alive = Self.isAlive(status: status)
+                    metrics.terminationAddress(trunk: trunk, address: address.description, alive: alive)
                     if record(address, alive: alive) {
                         logger.log(level: alive ? .notice : .warning, "termination address \(alive ? "up" : "down")", metadata: [
                             "trunk": "\(trunk)", "address": "\(address)", "status": "\(status)",

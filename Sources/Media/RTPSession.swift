@@ -44,7 +44,7 @@ public protocol RTPSessionDelegate: AnyObject {
 /// `AddressedEnvelope<ByteBuffer>` travels in `NIOAny` without boxing). NIO itself pools receive buffers; an SRTP
 /// packet is copied into a reused scratch buffer and unprotected there, since NIO's buffer is shared.
 ///
-/// Lifetime: the channel and the pacing timer hold the session; call `close()` to end it (and give back the port).
+/// Lifetime: the channel and the loop's `MediaClock` hold the session; call `close()` to end it (and give back the port).
 public final class RTPSession {
     /// Samples per packet: 20 ms at 8 kHz.
     public static let samplesPerPacket = 160
@@ -140,8 +140,10 @@ public final class RTPSession {
     private var timestamp = UInt32.random(in: .min ... .max)
     public let ssrc = UInt32.random(in: .min ... .max)
     private var sentFirstPacket = false
-    private var nextDeadline = NIODeadline.now()
-    private var timer: NIOScheduledCallback?
+    private(set) var nextDeadline = NIODeadline.now()
+    /// The loop's pacing clock while running, and this session's place in its list.
+    private var clock: MediaClock?
+    var clockSlot = -1
 
     // Scratch buffers, allocated once.
     private let decodeScratch: UnsafeMutableBufferPointer<Int16>
@@ -398,8 +400,9 @@ public final class RTPSession {
             samplesPerSlot: codec.timestampsPerPacket)
         guard state == .opened else { return }
         state = .running
-        nextDeadline = .now()
-        schedule()
+        let clock = MediaClock.on(eventLoop)
+        self.clock = clock
+        nextDeadline = clock.join(self)
     }
 
     /// Queues audio to send (16-bit mono at `agentSampleRate`), after whatever is queued. Beyond the buffer's cap
@@ -519,8 +522,8 @@ public final class RTPSession {
         if let closeFuture { return closeFuture }
         if state == .running { sendReport(now: .now(), bye: true) }
         state = .closed
-        timer?.cancel()
-        timer = nil
+        clock?.leave(self)
+        clock = nil
         handler.session = nil
         rtcpHandler.session = nil
         let pool = portPool
@@ -536,17 +539,9 @@ public final class RTPSession {
 
     // MARK: - Sending
 
-    private func schedule() {
-        do {
-            timer = try eventLoop.assumeIsolated().scheduleCallback(at: nextDeadline, handler: PacingTimer(session: self))
-        } catch {
-            timer = nil
-            logger.error("cannot schedule the RTP sender; the stream stops", metadata: ["error": "\(error)"])
-        }
-    }
-
-    fileprivate func tick() {
-        timer = nil
+    /// The loop's 20 ms tick: sends what is due, catching up on ticks the loop was late for. `upcoming` is the
+    /// clock's next tick, where the session's own clock restarts when it is too far behind.
+    func tick(upcoming: NIODeadline) {
         guard state == .running else { return }
         let now = NIODeadline.now()
         checkInactivity(now: now)
@@ -555,7 +550,7 @@ public final class RTPSession {
         while nextDeadline <= now {
             if sent == Self.maxCatchUpPackets {
                 // Too far behind to catch up without a burst the far end would drop: restart the clock.
-                nextDeadline = now + Self.packetInterval
+                nextDeadline = upcoming
                 stats.senderClockResets += 1
                 break
             }
@@ -569,7 +564,6 @@ public final class RTPSession {
             sent += 1
         }
         if rtcp.isDue(now: now) { sendReport(now: now, bye: false) }
-        schedule()
     }
 
     private func checkInactivity(now: NIODeadline) {
@@ -971,15 +965,6 @@ public final class RTPSession {
 
 @available(*, unavailable)
 extension RTPSession: Sendable {}
-
-/// The pacing timer's callback: NIO's scheduled callbacks do not allocate per run on its own loops.
-private struct PacingTimer: NIOScheduledCallbackHandler {
-    let session: RTPSession
-
-    func handleScheduledCallback(eventLoop: some EventLoop) {
-        session.tick()
-    }
-}
 
 /// Feeds datagrams to the session and lends it the context to write with. All methods run on the channel's loop.
 final class RTPChannelHandler: ChannelInboundHandler {

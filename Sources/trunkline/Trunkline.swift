@@ -5,6 +5,8 @@ import Dispatch
 import Foundation
 import Gateway
 import Logging
+import Metrics
+import Prometheus
 
 @main
 struct Trunkline: ParsableCommand {
@@ -48,6 +50,8 @@ struct Serve: ParsableCommand {
             handler.logLevel = level
             return handler
         }
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
         let logger = Logger(label: "trunkline")
         let configuration = try options.load()
         let compliance = try configuration.compliance.map { try openComplianceStore($0) }
@@ -55,7 +59,7 @@ struct Serve: ParsableCommand {
         let campaigns = try compliance.map {
             try CampaignManager(gateway: gateway, store: $0, settings: configuration.compliance!, logger: Logger(label: "trunkline.campaign"))
         }
-        let admin = try startAdmin(configuration, gateway: gateway, campaigns: campaigns, logger: logger)
+        let admin = try startAdmin(configuration, gateway: gateway, campaigns: campaigns, metrics: metrics, logger: logger)
         try gateway.start()
         if let campaigns {
             // A restart picks up where the last process stopped; its own interrupted attempts are closed, not re-dialled.
@@ -102,11 +106,13 @@ struct Serve: ParsableCommand {
 }
 
 /// Starts the admin HTTP API and waits until it listens, so a port in use stops the gateway with a clear error.
-private func startAdmin(_ configuration: GatewayConfiguration, gateway: Gateway, campaigns: CampaignManager?, logger: Logger) throws -> AdminServer.Running? {
+private func startAdmin(
+    _ configuration: GatewayConfiguration, gateway: Gateway, campaigns: CampaignManager?, metrics: PrometheusCollectorRegistry, logger: Logger
+) throws -> AdminServer.Running? {
     guard let port = configuration.admin.port else { return nil }
     let server = AdminServer(
         configuration: .init(host: configuration.admin.listen, port: port, authToken: configuration.admin.authToken),
-        gateway: gateway, campaigns: campaigns, logger: logger)
+        gateway: gateway, campaigns: campaigns, metrics: metrics, logger: logger)
     let outcome = AdminStartOutcome()
     let running = server.start(
         onRunning: { port in

@@ -59,5 +59,12 @@ struct AdminAPIEndToEndTests {
         // Hanging up again is not an error (Twilio answers with the completed call).
         let (againStatus, _) = try await request("POST", resource, form: "Status=completed")
         #expect(againStatus == 200)
+
+        // Prometheus: the call counted once by direction and outcome, none live, and no number in any series.
+        let metrics = try await gateway.metrics()
+        #expect(metrics.contains("trunkline_calls_total{direction=\"inbound\",outcome=\"answered\"} 1"), "\(metrics)")
+        #expect(metrics.contains("trunkline_calls_live 0"), "\(metrics)")
+        #expect(metrics.contains("trunkline_trunk_calls_total{trunk=\"local\",direction=\"inbound\"} 1"), "\(metrics)")
+        #expect(!metrics.contains("5551230001"), "\(metrics)")
     }
 }

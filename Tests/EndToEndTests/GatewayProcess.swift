@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import NIOConcurrencyHelpers
 
 /// The real `trunkline` binary, started on a generated config with free ports, stopped by PID.
@@ -103,6 +106,13 @@ final class GatewayProcess: @unchecked Sendable {
         return try String(decoding: data, as: UTF8.self).split(separator: "\n").map {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
         }
+    }
+
+    /// What the admin API's `GET /metrics` shows now (Prometheus text).
+    func metrics() async throws -> String {
+        let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(adminPort)/metrics")!)
+        guard (response as? HTTPURLResponse)?.statusCode == 200 else { throw HarnessError("GET /metrics: \(response)") }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// Waits for `count` call records. The gateway logs "call ended" right after writing each one, so the file is

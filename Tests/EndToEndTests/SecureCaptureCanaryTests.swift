@@ -95,9 +95,11 @@ struct SecureCaptureCanaryTests {
         }
 
         // The grep: every output, for the number and for any run of five of its digits.
+        let metrics = try await gateway.metrics()
         gateway.stop()
         let outputs = [
             ("gateway log", gateway.log),
+            ("metrics", metrics),
             ("call records", (try? String(contentsOfFile: gateway.callRecordsPath, encoding: .utf8)) ?? ""),
             ("agent messages", agentMessages.joined(separator: "\n")),
         ]
