@@ -136,13 +136,14 @@ public final class RTPSession {
 
     // Sender.
     private var outbound: ByteBuffer
-    private var sequenceNumber = UInt16.random(in: .min ... .max)
+    private(set) var sequenceNumber = UInt16.random(in: .min ... .max)
     private var timestamp = UInt32.random(in: .min ... .max)
     public let ssrc = UInt32.random(in: .min ... .max)
     private var sentFirstPacket = false
     private(set) var nextDeadline = NIODeadline.now()
     /// The loop's pacing clock while running, and this session's place in its list.
     private var clock: MediaClock?
+    var clockPhase = 0
     var clockSlot = -1
 
     // Scratch buffers, allocated once.

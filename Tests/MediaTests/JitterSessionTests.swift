@@ -33,13 +33,10 @@ import Testing
         schedule[21] = [20]
         schedule[46].append(40)
         let payload = [UInt8](repeating: 0x55, count: 160)
-        let start = ContinuousClock.now
-        for (slot, sequences) in schedule.enumerated() {
-            try await pace(slot, from: start)
-            for seq in sequences {
-                try await h.peer.send(rtpPacket(pt: 0, seq: seq, ts: UInt32(seq) * 160, payload: payload), to: h.localPort)
-            }
+        let stream = schedule.enumerated().flatMap { slot, sequences in
+            sequences.map { seq in (slot, rtpPacket(pt: 0, seq: seq, ts: UInt32(seq) * 160, payload: payload)) }
         }
+        try await h.peer.sendPaced(stream, to: h.localPort)
         // Every slot 0…59 yields one frame: 55 packets played, 10, 30, 31 and the late 40 concealed.
         var arrivals: [ContinuousClock.Instant] = []
         for _ in 0..<60 { arrivals.append(try await timing.frames.next()) }

@@ -58,12 +58,9 @@ import Testing
             let end = NIODeadline.now() + .milliseconds(300)
             while NIODeadline.now() < end {}
         }
-        var arrivals: [ContinuousClock.Instant] = []
         var received: [Datagram] = []
-        for _ in 0..<14 {
-            received.append(try await h.peer.inbox.next())
-            arrivals.append(.now)
-        }
+        for _ in 0..<14 { received.append(try await h.peer.inbox.next()) }
+        let arrivals = received.map(\.arrival)
         let first = try #require(received[0].header)
         for (i, datagram) in received.enumerated() {
             #expect(datagram.header?.sequenceNumber == first.sequenceNumber &+ UInt16(i))
@@ -283,12 +280,11 @@ import Testing
             pcm += [Int16](repeating: 0, count: 800)
         }
         let codes = G711Law.muLaw.encoded(pcm)
-        let start = ContinuousClock.now
-        for packet in 0..<(codes.count / 160) {
-            try await pace(packet, from: start)
-            let payload = Array(codes[(packet * 160)..<((packet + 1) * 160)])
-            try await h.peer.send(rtpPacket(pt: 0, seq: UInt16(packet), ts: UInt32(packet * 160), payload: payload), to: h.localPort)
-        }
+        try await h.peer.sendPaced(
+            (0..<(codes.count / 160)).map { packet in
+                (packet, rtpPacket(pt: 0, seq: UInt16(packet), ts: UInt32(packet * 160), payload: Array(codes[(packet * 160)..<((packet + 1) * 160)])))
+            },
+            to: h.localPort)
         var digits: [Character] = []
         while digits.count < 2 {
             if case .digit(let digit) = try await h.delegate.events.next() { digits.append(digit.character) }
@@ -300,15 +296,18 @@ import Testing
         let h = try await SessionHarness(ports: 40140...40149)
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address, telephoneEvent: nil, inactivityTimeout: .milliseconds(300))
-        let codes = [UInt8](repeating: 0xFF, count: 160)
-        // Packets keep the call alive: no timeout while they flow for 400 ms (longer than the timeout).
-        for seq in 0..<20 {
-            try await h.peer.send(rtpPacket(pt: 0, seq: UInt16(seq), ts: UInt32(seq * 160), payload: codes), to: h.localPort)
-            #expect(try await h.delegate.events.next() == .audio(G711Law.muLaw.decoded(codes)))
-            _ = try await h.peer.inbox.next()  // one 20 ms tick of the session's own stream
+        // Packets keep the call alive: no timeout while they flow for 400 ms (longer than the timeout). Each has its
+        // own level, so the last one's audio is known.
+        let codes = (0..<20).map { seq in [UInt8](repeating: 0x90 + UInt8(seq), count: 160) }
+        try await h.peer.sendPaced(
+            (0..<20).map { seq in (seq, rtpPacket(pt: 0, seq: UInt16(seq), ts: UInt32(seq * 160), payload: codes[seq])) },
+            to: h.localPort)
+        // Then nothing: exactly one timeout, after the last packet's audio.
+        var heardLastPacket = false
+        while case let event = try await h.delegate.events.next(), event != .timedOut {
+            if event == .audio(G711Law.muLaw.decoded(codes[19])) { heardLastPacket = true }
         }
-        // Then nothing: exactly one timeout.
-        #expect(try await h.delegate.events.next() == .timedOut)
+        #expect(heardLastPacket, "the timeout came while packets flowed")
         let sentAfter = try await h.onLoop { $0.statistics.packetsSent }
         _ = h.peer.inbox.drain()
         for _ in 0..<20 { _ = try await h.peer.inbox.next() }

@@ -79,6 +79,8 @@ final class Inbox<Element: Sendable>: @unchecked Sendable {
 struct Datagram: Sendable {
     var bytes: [UInt8]
     var from: SocketAddress
+    /// When the peer's loop read it: the test task reading the inbox may be late by however busy the process is.
+    var arrival = ContinuousClock.now
 
     var header: RTPHeader? { bytes.withUnsafeBytes { RTPHeader.parse($0)?.header } }
     var payload: [UInt8] { bytes.withUnsafeBytes { raw in RTPHeader.parse(raw).map { Array(raw[$0.payload]) } ?? [] } }
@@ -117,16 +119,40 @@ final class Peer: Sendable {
         try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: target, data: ByteBuffer(bytes: bytes))).get()
     }
 
+    /// Sends each packet in its slot of a 20 ms grid starting now, as a real peer paces its stream (the session's
+    /// jitter buffer sheds the excess of a burst). The sends are timers on the peer's loop, which in the harness is
+    /// the session's: a test task sleeping between sends is late by however busy the test process's other tests
+    /// keep its threads, and the resulting bursts change what the jitter buffer does.
+    func sendPaced(_ packets: [(slot: Int, bytes: [UInt8])], to port: Int) async throws {
+        let target = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        let channel = self.channel
+        let start = NIODeadline.now()
+        let sent = packets.map { packet in
+            channel.eventLoop.flatScheduleTask(deadline: start + .milliseconds(20 * Int64(packet.slot))) {
+                channel.writeAndFlush(AddressedEnvelope(remoteAddress: target, data: ByteBuffer(bytes: packet.bytes)))
+            }.futureResult
+        }
+        try await EventLoopFuture.andAllSucceed(sent, on: channel.eventLoop).get()
+    }
+
+    /// The next `count` datagrams from the one numbered `first` on; those sent before it are skipped.
+    func datagrams(_ count: Int, from first: UInt16) async throws -> [Datagram] {
+        var datagrams: [Datagram] = []
+        while datagrams.count < count {
+            let datagram = try await inbox.next()
+            guard let header = datagram.header else { continue }
+            // Sequence numbers wrap: "before" is up to half the number space behind.
+            if datagrams.isEmpty, header.sequenceNumber &- first >= 0x8000 { continue }
+            datagrams.append(datagram)
+        }
+        return datagrams
+    }
+
     func close() async {
         try? await channel.close().get()
     }
 }
 
-/// Waits for packet `index`'s send time on a 20 ms grid from `start`: a real peer paces its stream, and the
-/// session's jitter buffer sheds the excess of a long burst.
-func pace(_ index: Int, from start: ContinuousClock.Instant) async throws {
-    try await Task.sleep(until: start + .milliseconds(20 * index), clock: .continuous)
-}
 
 func rtpPacket(pt: UInt8, seq: UInt16, ts: UInt32, ssrc: UInt32 = 0xC0FFEE, marker: Bool = false, payload: [UInt8])
     -> [UInt8]
@@ -230,6 +256,17 @@ final class SessionHarness: Sendable {
             try $0.start(
                 remote: remote, codec: codec, telephoneEventPayloadType: telephoneEvent, inactivityTimeout: inactivityTimeout,
                 agentSampleRate: agentSampleRate, comfortNoisePayloadType: comfortNoise, rtcp: rtcp)
+        }
+    }
+
+    /// Queues agent audio on the session; returns the sequence number of the first packet that carries it (the
+    /// packets before it, silence, may be many on a loaded machine).
+    func enqueue(_ samples: [Int16], sampleRate: Int? = nil) async throws -> UInt16 {
+        try await onLoop { session in
+            samples.withUnsafeBufferPointer { pcm in
+                if let sampleRate { session.enqueue(pcm, sampleRate: sampleRate) } else { session.enqueue(pcm) }
+            }
+            return session.sequenceNumber
         }
     }
 
