@@ -5,16 +5,16 @@ import NIOPosix
 ///
 /// A timer per session woke the loop once per call per packet and kept NIO's timer heap as long as the call list
 /// (re-sorting it, retaining and releasing as it went, was the largest item after the kernel in a profile of 150
-/// calls). Here one wakeup runs many sessions. Sessions are spread over `phaseCount` phases 5 ms apart, each
-/// session in the least loaded one, so a wakeup runs about a quarter of them: a session's packet waits behind
-/// fewer others than if all ran on one tick (at 250 calls, one tick put the last session's packet 2.8 ms after its
-/// deadline at the median). Each session keeps its own deadline on its phase's 20 ms grid and catches up on packets
+/// calls). Here one wakeup runs many sessions. Sessions are spread over `phaseCount` phases 2.5 ms apart, each
+/// session in the least loaded one, so a wakeup runs about an eighth of them: a session's packet waits behind
+/// fewer others than if all ran on one tick. Under the bench at 250 G.711 calls the p99 time in the gateway was
+/// 8.7 ms with one tick, 6.9 ms with two phases, 3.8 ms with four and 3.2 ms with eight, at the same capacity. Each session keeps its own deadline on its phase's 20 ms grid and catches up on packets
 /// the loop was late for, so pacing and timestamps are as before.
 ///
 /// Thread contract: a clock belongs to one event loop and is used only on it (`on(_:)` finds it in a table of the
 /// calling thread's). It exists while sessions use it: the last one leaving stops the timer and drops the clock.
 final class MediaClock {
-    static let phaseCount = 4
+    static let phaseCount = 8
     static let phaseInterval = TimeAmount.nanoseconds(RTPSession.packetInterval.nanoseconds / Int64(phaseCount))
 
     /// The clocks of the loops this thread runs (one, except for test loops that share a thread).

@@ -8,7 +8,7 @@ final class WeakClock: @unchecked Sendable {
     weak var clock: MediaClock?
 }
 
-/// The loop's shared pacing clock: sessions started at any moment send on its grid (20 ms, in four phases 5 ms
+/// The loop's shared pacing clock: sessions started at any moment send on its grid (20 ms, in eight phases 2.5 ms
 /// apart, spread evenly), and the clock keeps its lists right as sessions come and go.
 @Suite("Media clock")
 struct MediaClockTests {
@@ -36,7 +36,7 @@ struct MediaClockTests {
             let first = sessions[0].value.nextDeadline.uptimeNanoseconds
             for session in sessions.dropFirst() {
                 let offset = Int64(session.value.nextDeadline.uptimeNanoseconds) - Int64(first)
-                #expect(offset % 5_000_000 == 0, "a session started off the clock's phases: \(offset) ns")
+                #expect(offset % MediaClock.phaseInterval.nanoseconds == 0, "a session started off the clock's phases: \(offset) ns")
             }
         }.get()
         // Packets flow from all three.
