@@ -233,8 +233,12 @@ final class SofiaStack: @unchecked Sendable {
             .add(tl_nutag_url(), string: url)
             .add(tl_nutag_autoanswer(), 0)
             .add(tl_nutag_media_enable(), 0)
-            // NOTIFY: the implied subscription of a REFER we send (nua matches and answers it).
-            .add(tl_nutag_allow(), string: "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY")
+            // The methods we handle, replacing nua's default list (which adds MESSAGE, SUBSCRIBE, REFER and UPDATE:
+            // advertised but not acted on, a peer would refresh a session by UPDATE or transfer us by REFER and get
+            // nothing). nua answers a method missing here with 405 and this list. PRACK: nua's 100rel, which it
+            // also lists in Supported; NOTIFY: the implied subscription of a REFER we send (nua matches and
+            // answers it).
+            .add(tl_siptag_allow_str(), string: "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, INFO, NOTIFY")
             // INFO is answered by us (200, 400 or 415 by body), not by nua.
             .add(tl_nutag_appl_method(), string: "INFO")
             .add(tl_siptag_user_agent_str(), string: configuration.userAgent)

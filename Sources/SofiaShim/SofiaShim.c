@@ -49,7 +49,7 @@ tag_type_t tl_nutag_url(void) { return nutag_url; }
 tag_type_t tl_nutag_autoanswer(void) { return nutag_autoanswer; }
 tag_type_t tl_nutag_autoack(void) { return nutag_autoack; }
 tag_type_t tl_nutag_media_enable(void) { return nutag_media_enable; }
-tag_type_t tl_nutag_allow(void) { return nutag_allow; }
+tag_type_t tl_siptag_allow_str(void) { return siptag_allow_str; }
 tag_type_t tl_nutag_appl_method(void) { return nutag_appl_method; }
 tag_type_t tl_nutag_with(void) { return nutag_with; }
 tag_type_t tl_nutag_callstate(void) { return nutag_callstate; }

@@ -127,6 +127,18 @@ struct TrunkSecurityTests {
         #expect(unknown.map { $0.hasPrefix("SIP/2.0 501") || $0.hasPrefix("SIP/2.0 405") } == true, "\(unknown ?? "no answer")")
         #expect(unknown?.contains("Allow:") == true || unknown?.hasPrefix("SIP/2.0 501") == true)
 
+        // Allow names only what the gateway acts on: a peer must not refresh by UPDATE or transfer us by REFER and
+        // be ignored. Those methods get 405 with the same list.
+        let handled = "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, INFO, NOTIFY\r\n"
+        try peer.send(Data(request("OPTIONS", callID: "options", branch: "opt").utf8), to: gateway.sipPort)
+        let options = finalAnswer(to: "options")
+        #expect(options?.hasPrefix("SIP/2.0 200") == true && options?.contains(handled) == true, "\(options ?? "no answer")")
+        for method in ["UPDATE", "REFER", "MESSAGE", "SUBSCRIBE"] {
+            try peer.send(Data(request(method, callID: "na-\(method)", branch: "na\(method)", extra: "Event: presence\r\nRefer-To: <sip:2000@127.0.0.1>\r\n").utf8), to: gateway.sipPort)
+            let answer = finalAnswer(to: "na-\(method)")
+            #expect(answer?.hasPrefix("SIP/2.0 405") == true && answer?.contains(handled) == true, "\(method): \(answer ?? "no answer")")
+        }
+
         // The same INVITE twice on different branches (a request that forked back to us): the second is a loop.
         try peer.send(Data(request("INVITE", callID: "loop", branch: "loop1").utf8), to: gateway.sipPort)
         try peer.send(Data(request("INVITE", callID: "loop", branch: "loop2").utf8), to: gateway.sipPort)

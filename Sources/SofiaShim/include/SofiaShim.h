@@ -43,7 +43,7 @@ tag_type_t tl_nutag_url(void);
 tag_type_t tl_nutag_autoanswer(void);
 tag_type_t tl_nutag_autoack(void);
 tag_type_t tl_nutag_media_enable(void);
-tag_type_t tl_nutag_allow(void);
+tag_type_t tl_siptag_allow_str(void);
 tag_type_t tl_nutag_appl_method(void);
 tag_type_t tl_nutag_with(void);
 tag_type_t tl_nutag_callstate(void);
