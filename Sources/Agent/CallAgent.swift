@@ -105,6 +105,9 @@ public protocol CallAgent: AnyObject {
     func transfer(_ update: TransferUpdate)
     /// An opt-out (the callee's key or the agent's request) has been stored, or could not be.
     func optOut(_ update: OptOutUpdate)
+    /// The caller put the call on hold (a re-INVITE with `sendonly`, `inactive` or `c=0.0.0.0`: it no longer
+    /// listens, so the gateway sends it nothing) or took it off hold. Called only when that changes.
+    func hold(_ held: Bool)
 }
 
 extension CallAgent {
@@ -114,4 +117,6 @@ extension CallAgent {
     public func transfer(_ update: TransferUpdate) {}
     /// The scripted demo never hears of opt-outs (the gateway's confirmation prompt speaks to the callee).
     public func optOut(_ update: OptOutUpdate) {}
+    /// Scripted prompts and flows carry on; the gateway sends the caller nothing while held.
+    public func hold(_ held: Bool) {}
 }

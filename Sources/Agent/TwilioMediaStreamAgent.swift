@@ -265,6 +265,13 @@ public final class TwilioMediaStreamAgent: CallAgent {
         }
     }
 
+    public func hold(_ held: Bool) {
+        self.eventLoop.assertInEventLoop()
+        self.sendText { buffer, sequenceNumber, streamSid in
+            TwilioStreamMessage.writeHold(into: &buffer, sequenceNumber: sequenceNumber, held: held, streamSid: streamSid)
+        }
+    }
+
     public func stop(reason: String) {
         self.eventLoop.assertInEventLoop()
         switch self.state {

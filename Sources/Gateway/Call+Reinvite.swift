@@ -36,6 +36,7 @@ extension Call {
                 "remote": "\(plan.negotiated.remoteAddress):\(plan.negotiated.remotePort)",
             ])
             if plan.codec != self.codec { record.codec = plan.codec.name }
+            if plan.negotiated.sendsMedia != current.sendsMedia { agent?.hold(!plan.negotiated.sendsMedia) }
             negotiated = plan.negotiated
             self.codec = plan.codec
             srtp = plan.srtp

@@ -28,6 +28,9 @@ struct SessionChangeEndToEndTests {
         let atHold = sink.snapshot.packets
         try await gateway.waitForLog("direction=sendrecv")
         #expect(sink.snapshot.packets - atHold <= 2, "RTP sent while held: \(sink.snapshot.packets - atHold) packets")
+        // The agent is told both ways (the codec and port change on resume is not a hold).
+        let holds = try await connection.waitForEvents(named: "hold", count: 2)
+        #expect(holds.map { $0["hold"]?["status"]?.string } == ["held", "resumed"])
 
         // Resumed on the new port, in the new codec; the old port hears nothing more.
         try await movedSink.waitForPackets(10)
@@ -55,6 +58,7 @@ struct SessionChangeEndToEndTests {
         #expect(result.exitCode == 0, "\(result.output)\n\(gateway.log)")
         let record = try #require(try await gateway.waitForCallRecords(1).first)
         #expect(record["hangup_by"] as? String == "agent")
+        #expect(connection.snapshot.messages.filter { $0.event == "hold" }.count == 2, "the refused offer changed nothing")
         #expect(record["codec"] as? String == "PCMU")
         #expect(record["packets_in"] as? Int == 25)
         #expect(record["packets_lost"] as? Int == 0)
