@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import TrunklineTestSupport
 
 /// Twilio's REST call resource on the running gateway, against a live sipp call.
 @Suite("Admin API end to end", .serialized)

@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import NIOConcurrencyHelpers
+import TrunklineTestSupport
 
 /// baresip (Debian's `baresip-core`), a real softphone, run headless: its config folder is generated here, its
 /// microphone is a WAV file (`aufile`), its speaker a dead end (`aubridge`), and the `sndfile` filter writes what

@@ -2,6 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOPosix
 import Testing
+import TrunklineTestSupport
 
 /// A stock Pipecat Twilio bot (pipecat-ai from PyPI, its own `FastAPIWebsocketTransport`, `TwilioFrameSerializer` and
 /// `parse_telephony_websocket`, no cloud services) behind the real gateway, called by sipp.

@@ -1,4 +1,5 @@
 import Foundation
+import TrunklineTestSupport
 
 /// sipp (Debian's sip-tester), the caller in these tests, run in the foreground with `-nostdin`:
 /// exit code 0 means every call followed its scenario.

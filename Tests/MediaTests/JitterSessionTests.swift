@@ -19,7 +19,7 @@ import Testing
     }
 
     @Test func anImpairedStreamComesOutAsAnEvenCadenceAndItsLossesAreCounted() async throws {
-        let h = try await SessionHarness(ports: 40400...40409)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         let timing = TimingDelegate()
         try await h.onLoop { $0.delegate = timing }

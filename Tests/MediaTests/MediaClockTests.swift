@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Testing
+import TrunklineTestSupport
 @testable import Media
 
 final class WeakClock: @unchecked Sendable {
@@ -16,7 +17,7 @@ struct MediaClockTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let peer = try await Peer(group: group)
-        let pool = RTPPortPool(range: 40200...40209)
+        let pool = RTPPortPool(range: try FreePort.udpRange(count: 10))
         var sessions: [NIOLoopBound<RTPSession>] = []
         for _ in 0..<3 {
             sessions.append(try await RTPSession.open(host: "127.0.0.1", portPool: pool, eventLoop: loop, logger: Logger(label: "t"))

@@ -138,7 +138,7 @@ struct RTCPSessionTests {
     }
 
     @Test func answersThePeersSenderReportAndMeasuresTheRoundTrip() async throws {
-        let h = try await SessionHarness(ports: 40200...40209)
+        let h = try await SessionHarness()
         let rtcpPeer = try await Peer(group: h.group, name: "rtcp peer")
         defer { Task { await rtcpPeer.close(); await h.shutdown() } }
         try await h.start(
@@ -188,7 +188,7 @@ struct RTCPSessionTests {
     }
 
     @Test func multiplexedRTCPSharesTheRTPPort() async throws {
-        let h = try await SessionHarness(ports: 40210...40219)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         try await h.start(
             remote: h.peer.address, telephoneEvent: nil,
@@ -204,7 +204,7 @@ struct RTCPSessionTests {
     }
 
     @Test func srtcpProtectsReportsBothWays() async throws {
-        let h = try await SessionHarness(ports: 40220...40229)
+        let h = try await SessionHarness()
         let rtcpPeer = try await Peer(group: h.group, name: "rtcp peer")
         defer { Task { await rtcpPeer.close(); await h.shutdown() } }
         let ours = SRTPKey.generate(.aesCM128HmacSHA1_80)
@@ -241,7 +241,7 @@ struct RTCPSessionTests {
     }
 
     @Test func holdStopsOurRTPAndSuspendsTheInactivityTimeout() async throws {
-        let h = try await SessionHarness(ports: 40230...40239)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         // Held from the start (a call answered on hold), in one turn of the loop, so no tick runs in between.
         let remote = h.peer.address
@@ -260,7 +260,7 @@ struct RTCPSessionTests {
     }
 
     @Test func comfortNoiseFillsThePeersSilenceWithoutCountingLoss() async throws {
-        let h = try await SessionHarness(ports: 40240...40249)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address, telephoneEvent: nil, comfortNoise: 13)
         // 10 packets of speech, a CN packet at -40 dBov (seq 10), 400 ms of nothing but one CN update (seq 11),
@@ -294,7 +294,7 @@ struct RTCPSessionTests {
     }
 
     @Test func opusDTXGapsAreFilledAndNotCountedAsUnderruns() async throws {
-        let h = try await SessionHarness(ports: 40260...40269)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address, codec: .opus(payloadType: 111), telephoneEvent: nil)
         let encoder = try OpusFrameEncoder(sampleRate: 8000, peer: OpusParameters(), frameSamples: 160)

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Testing
+import TrunklineTestSupport
 @testable import Media
 
 /// End-to-end tests of `RTPSession` over real UDP sockets on 127.0.0.1. Each test has its own port range.
@@ -15,9 +16,9 @@ import Testing
     }
 
     @Test func sendsAContinuousPacedStreamOfSilence() async throws {
-        let h = try await SessionHarness(ports: 40000...40009)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
-        #expect(h.localPort % 2 == 0 && (40000...40009).contains(h.localPort))
+        #expect(h.localPort % 2 == 0 && h.pool.ports.contains(h.localPort))
         try await h.start(remote: h.peer.address)
         let received = try await packets(11, at: h.peer)
         let first = try #require(received[0].header)
@@ -38,7 +39,7 @@ import Testing
     }
 
     @Test func pacesAt20Milliseconds() async throws {
-        let h = try await SessionHarness(ports: 40010...40019)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         let start = ContinuousClock.now
         try await h.start(remote: h.peer.address)
@@ -49,7 +50,7 @@ import Testing
     }
 
     @Test func aLateLoopCatchesUpWithoutSkippingTimestampsThenRestartsItsClock() async throws {
-        let h = try await SessionHarness(ports: 40100...40109)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         let peer = h.peer.address
         // Start, then keep the loop busy for 300 ms (a busy loop, not a sleep): 16 packets fall due at once.
@@ -74,7 +75,7 @@ import Testing
     }
 
     @Test func aLawStreamUsesItsPayloadTypeAndSilence() async throws {
-        let h = try await SessionHarness(ports: 40020...40029)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address, codec: .pcma)
         let datagram = try await h.peer.inbox.next()
@@ -83,7 +84,7 @@ import Testing
     }
 
     @Test func enqueuedAudioGoesOutInOrderThenSilenceAndMarksFireAfterTheirAudio() async throws {
-        let h = try await SessionHarness(ports: 40030...40039)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         // 400 samples: packets 1 and 2 full, packet 3 half audio, half silence.
         let audio = (0..<400).map { Int16(truncatingIfNeeded: ($0 * 97) % 16000 - 8000) }
@@ -113,7 +114,7 @@ import Testing
     }
 
     @Test func clearPlayoutDropsAudioAndFiresMarksAtOnce() async throws {
-        let h = try await SessionHarness(ports: 40040...40049)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         let tone = [Int16](repeating: 4000, count: 8000)
         try await h.onLoop { session in
@@ -152,7 +153,7 @@ import Testing
     }
 
     @Test func latchesToThePeersActualSourceAndRelatchesWhenItMoves() async throws {
-        let h = try await SessionHarness(ports: 40050...40059)
+        let h = try await SessionHarness()
         let decoy = try await Peer(group: h.group, name: "decoy")
         let mover = try await Peer(group: h.group, name: "moved peer")
         defer { Task { await decoy.close(); await mover.close(); await h.shutdown() } }
@@ -181,7 +182,7 @@ import Testing
     }
 
     @Test func deliversAudioAndDigitsAndCountsTheRest() async throws {
-        let h = try await SessionHarness(ports: 40060...40069)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address, telephoneEvent: 101)
         let port = h.localPort
@@ -230,7 +231,7 @@ import Testing
     }
 
     @Test func thirtyMillisecondPacketsReachTheDelegateAsTwentyMillisecondFrames() async throws {
-        let h = try await SessionHarness(ports: 40110...40119)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address, telephoneEvent: nil)
         let pcm = (0..<480).map { Int16(truncatingIfNeeded: $0 * 61 - 14000) }
@@ -245,7 +246,7 @@ import Testing
     }
 
     @Test func sendDigitsGoesOutAsTelephoneEventsInTheStream() async throws {
-        let h = try await SessionHarness(ports: 40120...40129)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address, telephoneEvent: 101)
         try await h.onLoop { try $0.sendDigits("7") }
@@ -266,7 +267,7 @@ import Testing
     }
 
     @Test func inBandTonesAreDetectedWhenTheCallHasNoTelephoneEvent() async throws {
-        let h = try await SessionHarness(ports: 40130...40139)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address, telephoneEvent: nil)
         // "4" then "#": 100 ms of each key's two tones (ITU-T Q.23), 100 ms of silence after each, as μ-law RTP.
@@ -293,7 +294,7 @@ import Testing
     }
 
     @Test func silenceFromThePeerIsReportedOnceAfterTheInactivityTimeout() async throws {
-        let h = try await SessionHarness(ports: 40140...40149)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address, telephoneEvent: nil, inactivityTimeout: .milliseconds(300))
         // Packets keep the call alive: no timeout while they flow for 400 ms (longer than the timeout). Each has its
@@ -317,7 +318,7 @@ import Testing
     }
 
     @Test func closeReleasesThePortExactlyOnce() async throws {
-        let h = try await SessionHarness(ports: 40070...40073)
+        let h = try await SessionHarness(portCount: 4)
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address)
         #expect(h.pool.inUseCount == 1)
@@ -340,15 +341,16 @@ import Testing
 
     @Test func openSkipsPortsHeldByOtherPrograms() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let squatter = try await Peer(group: group, port: 40080, name: "squatter")
-        let pool = RTPPortPool(range: 40080...40083)
+        let ports = try FreePort.udpRange(count: 4)
+        let squatter = try await Peer(group: group, port: ports.lowerBound, name: "squatter")
+        let pool = RTPPortPool(range: ports)
         let loop = group.next()
         let port = try await RTPSession.open(host: "127.0.0.1", portPool: pool, eventLoop: loop, logger: Logger(label: "t"))
             .flatMap { session in
                 let port = session.localPort
                 return session.close().map { port }
             }.get()
-        #expect(port == 40082)
+        #expect(port == ports.lowerBound + 2)
         #expect(pool.inUseCount == 0)
         await squatter.close()
         try await group.shutdownGracefully()
@@ -356,15 +358,16 @@ import Testing
 
     @Test func openFailsClearlyWhenNoPortCanBeHad() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let squatter = try await Peer(group: group, port: 40090, name: "squatter")
+        let heldPorts = try FreePort.udpRange(count: 2)
+        let squatter = try await Peer(group: group, port: heldPorts.lowerBound, name: "squatter")
         let loop = group.next()
-        let heldPool = RTPPortPool(range: 40090...40091)
+        let heldPool = RTPPortPool(range: heldPorts)
         await #expect(throws: MediaError(.portsInUse, "")) {
             _ = try await RTPSession.open(host: "127.0.0.1", portPool: heldPool, eventLoop: loop, logger: Logger(label: "t"))
                 .flatMap { $0.close() }.get()
         }
         #expect(heldPool.inUseCount == 0)
-        let fullPool = RTPPortPool(range: 40092...40093)
+        let fullPool = RTPPortPool(range: try FreePort.udpRange(count: 2))
         _ = fullPool.allocate()
         await #expect(throws: MediaError(.noFreePort, "")) {
             _ = try await RTPSession.open(host: "127.0.0.1", portPool: fullPool, eventLoop: loop, logger: Logger(label: "t"))

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Testing
+import TrunklineTestSupport
 @testable import Media
 
 struct TimedOut: Error, CustomStringConvertible {
@@ -226,8 +227,9 @@ final class SessionHarness: Sendable {
 
     var loop: EventLoop { session.eventLoop }
 
-    init(ports: ClosedRange<Int>) async throws {
-        pool = RTPPortPool(range: ports)
+    /// On a block of `portCount` free ports, so tests (and test processes) never share one.
+    init(portCount: Int = 10) async throws {
+        pool = RTPPortPool(range: try FreePort.udpRange(count: portCount))
         let loop = group.next()
         peer = try await Peer(group: group)
         let delegate = self.delegate

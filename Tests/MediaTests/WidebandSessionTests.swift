@@ -19,7 +19,7 @@ import TrunklineTestSupport
     }
 
     @Test func opusAt16kHzCarriesA6kHzToneNarrowbandCannot() async throws {
-        let h = try await SessionHarness(ports: 40500...40509)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address, codec: .opus(payloadType: 111), telephoneEvent: nil, agentSampleRate: 16000)
         var wideband = OpusParameters()
@@ -40,7 +40,7 @@ import TrunklineTestSupport
     }
 
     @Test func g711IsResampledBothWays() async throws {
-        let h = try await SessionHarness(ports: 40510...40519)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address, codec: .pcmu, telephoneEvent: nil, agentSampleRate: 16000)
         // In: 8 kHz μ-law 1 kHz tone → 320-sample 16 kHz frames holding that tone.
@@ -63,7 +63,7 @@ import TrunklineTestSupport
     }
 
     @Test func an8kHzPromptOnAWidebandCallPlaysAtItsOwnSpeed() async throws {
-        let h = try await SessionHarness(ports: 40520...40529)
+        let h = try await SessionHarness()
         defer { Task { await h.shutdown() } }
         try await h.start(remote: h.peer.address, codec: .pcmu, telephoneEvent: nil, agentSampleRate: 16000)
         // 1 s of 1 kHz at 8 kHz, as the fallback prompt is: 50 packets of tone, not 25 at double speed.
