@@ -70,6 +70,11 @@ public struct AdminServer: Sendable {
                 throw TwilioRESTError.badRequest("\(error)")
             }
         }
+        // Registering trunks and where each stands (the registrar's refusal, the next retry).
+        router.get("/v1/registrations") { request, _ in
+            try checkCredentials(request)
+            return RegistrationList(registrations: gateway.registrations)
+        }
         // Time in the gateway per media path segment and codec (see `MediaPathSegment`); `?reset=true` restarts it.
         router.get("/v1/media/latency") { request, _ in
             MediaLatencyReport(try await gateway.mediaLatency(reset: request.uri.queryParameters["reset"] == "true"))
@@ -149,6 +154,11 @@ extension AdminServer {
             throw TwilioRESTError.unauthorized
         }
     }
+}
+
+/// The body of `GET /v1/registrations`.
+struct RegistrationList: ResponseEncodable {
+    var registrations: [TrunkRegistration]
 }
 
 /// The JSON body of `POST /v1/calls`.

@@ -37,9 +37,10 @@ extension GatewayServices {
         ])
     }
 
-    /// Logs a registration's change of state.
+    /// Logs, counts and keeps a registration's change of state.
     func noteRegistration(trunk: String, _ status: RegistrationStatus) {
         metrics.registration(trunk: trunk, status)
+        registrations.withLockedValue { $0[trunk] = TrunkRegistration(trunk: trunk, status, since: Date()) }
         switch status {
         case .registered(let expires):
             logger.info("registered", metadata: ["trunk": "\(trunk)", "expires_s": "\(expires)"])

@@ -20,6 +20,8 @@ final class GatewayServices: Sendable {
     let recordWriter: CallRecordWriter
     let recentCalls = RecentCalls()
     let trunkHealth = TrunkHealth()
+    /// Each registering trunk's latest state, by trunk name (written on the sofia thread, read by the admin API).
+    let registrations: NIOLockedValueBox<[String: TrunkRegistration]>
     let metrics = GatewayMetrics()
     /// Per-source INVITE rate and bans; touched on the sofia thread (admission), boxed to stay `Sendable`.
     let sourceGuard: NIOLockedValueBox<SourceGuard>
@@ -49,6 +51,9 @@ final class GatewayServices: Sendable {
         self.logger = logger
         self.portPool = RTPPortPool(range: configuration.media.rtpPorts)
         self.sourceGuard = NIOLockedValueBox(SourceGuard(policy: configuration.sip.limits))
+        let now = Date()
+        self.registrations = NIOLockedValueBox(Dictionary(uniqueKeysWithValues: configuration.trunks.filter { $0.registration != nil }
+            .map { ($0.name, TrunkRegistration(trunk: $0.name, since: now)) }))
         self.prompts = prompts
         self.recordWriter = recordWriter
         let sinks = configuration.secureCapture.sink != nil || configuration.dialplan.routes.contains { $0.secureCapture?.sink != nil }
@@ -196,6 +201,11 @@ public final class Gateway: Sendable {
     }
 
     public var activeCalls: Int { services.calls.withLockedValue { $0.count } }
+
+    /// Every registering trunk's state, by trunk name.
+    public var registrations: [TrunkRegistration] {
+        services.registrations.withLockedValue { $0.values.sorted { $0.trunk < $1.trunk } }
+    }
 
     // MARK: - Sofia thread
 

@@ -70,11 +70,13 @@ struct AdminRouterTests {
         }
     }
 
-    @Test func listingLiveCallsNeedsTheAccountCredentials() async throws {
+    @Test func listingLiveCallsAndRegistrationsNeedsTheAccountCredentials() async throws {
         try await makeApp().test(.router) { client in
-            for headers: HTTPFields in [[:], [.authorization: Self.basic(Self.account, "wrong")]] {
-                try await client.execute(uri: "/v1/calls", method: .get, headers: headers) { response in
-                    #expect(response.status == .unauthorized)
+            for uri in ["/v1/calls", "/v1/registrations"] {
+                for headers: HTTPFields in [[:], [.authorization: Self.basic(Self.account, "wrong")]] {
+                    try await client.execute(uri: uri, method: .get, headers: headers) { response in
+                        #expect(response.status == .unauthorized, "\(uri)")
+                    }
                 }
             }
             try await client.execute(uri: "/v1/calls", method: .get, headers: [.authorization: Self.basic(Self.account, "secret")]) { response in

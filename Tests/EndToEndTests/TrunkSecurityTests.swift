@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 import TrunklineTestSupport
 
@@ -64,6 +67,20 @@ struct TrunkSecurityTests {
             routes: "  - name: demo\n    embedded: demo")
         // The refresh is granted 60 s: seeing that grant means the 2 s registration was refreshed in time.
         try await gateway.waitForLog("expires_s=60", timeout: 10)
+        // The admin API shows it (AdminRouterTests: only with the admin credentials).
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(gateway.adminPort)/v1/registrations")!)
+        request.setValue("Basic " + Data("\(OutboundCallTests.account):test-token".utf8).base64EncodedString(), forHTTPHeaderField: "Authorization")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        let body = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        let registrations = try #require(body?["registrations"] as? [[String: Any]], "\(String(decoding: data, as: UTF8.self))")
+        let carrier = try #require(registrations.first)
+        let (trunk, state, expires) = (carrier["trunk"] as? String, carrier["state"] as? String, carrier["expires_s"] as? Int)
+        #expect(registrations.count == 1)
+        #expect(trunk == "carrier" && state == "registered" && expires == 60, "\(carrier)")
+        let since = (carrier["since"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }
+        #expect(since != nil, "since is an ISO 8601 time: \(carrier)")
+        #expect(!String(decoding: data, as: UTF8.self).contains("reg-secret"))
         gateway.stop()
         let result = await registrar.result()
         #expect(result.exitCode == 0, "challenge, refresh and un-REGISTER must reach the registrar: \(result.output)")
