@@ -19,10 +19,7 @@ public struct OptOutUpdate: Sendable, Equatable {
 extension TwilioStreamMessage {
     /// Extension: `{"event":"optOut","sequenceNumber":…,"streamSid":…,"optOut":{"status":"recorded"|"failed","source":…,"hangup":…}}`.
     static func writeOptOut(into buffer: inout ByteBuffer, sequenceNumber: Int, update: OptOutUpdate, streamSid: String) {
-        buffer.writeStaticString(#"{"event":"optOut","sequenceNumber":""#)
-        buffer.writeDecimal(sequenceNumber)
-        buffer.writeStaticString(#"","streamSid":"#)
-        buffer.writeJSONString(streamSid)
+        writeHead("optOut", into: &buffer, sequenceNumber: sequenceNumber, streamSid: streamSid)
         buffer.writeStaticString(#","optOut":{"status":"#)
         buffer.writeStaticString(update.stored ? #""recorded""# : #""failed""#)
         buffer.writeStaticString(#","source":"#)

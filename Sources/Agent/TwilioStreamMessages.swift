@@ -283,11 +283,19 @@ enum TwilioStreamMessage {
         buffer.writeStaticString("}}")
     }
 
-    static func writeMark(into buffer: inout ByteBuffer, sequenceNumber: Int, name: String, streamSid: String) {
-        buffer.writeStaticString(#"{"event":"mark","sequenceNumber":""#)
+    /// `{"event":"…","sequenceNumber":"n","streamSid":"MZ…"`: how every message but `connected`, `start`,
+    /// `media`, `dtmf` and `stop` (Twilio's own field orders) begins.
+    static func writeHead(_ event: StaticString, into buffer: inout ByteBuffer, sequenceNumber: Int, streamSid: String) {
+        buffer.writeStaticString(#"{"event":""#)
+        buffer.writeStaticString(event)
+        buffer.writeStaticString(#"","sequenceNumber":""#)
         buffer.writeDecimal(sequenceNumber)
         buffer.writeStaticString(#"","streamSid":"#)
         buffer.writeJSONString(streamSid)
+    }
+
+    static func writeMark(into buffer: inout ByteBuffer, sequenceNumber: Int, name: String, streamSid: String) {
+        writeHead("mark", into: &buffer, sequenceNumber: sequenceNumber, streamSid: streamSid)
         buffer.writeStaticString(#","mark":{"name":"#)
         buffer.writeJSONString(name)
         buffer.writeStaticString("}}")
@@ -295,10 +303,7 @@ enum TwilioStreamMessage {
 
     /// Extension: an agent request (e.g. `sendDigits`) that could not be carried out.
     static func writeError(into buffer: inout ByteBuffer, sequenceNumber: Int, about event: String, message: String, streamSid: String) {
-        buffer.writeStaticString(#"{"event":"error","sequenceNumber":""#)
-        buffer.writeDecimal(sequenceNumber)
-        buffer.writeStaticString(#"","streamSid":"#)
-        buffer.writeJSONString(streamSid)
+        writeHead("error", into: &buffer, sequenceNumber: sequenceNumber, streamSid: streamSid)
         buffer.writeStaticString(#","error":{"event":"#)
         buffer.writeJSONString(event)
         buffer.writeStaticString(#","message":"#)
@@ -309,10 +314,7 @@ enum TwilioStreamMessage {
     /// Extension: secure-capture progress. Carries counts, `*` masks, the sink's token and at most a route-allowed
     /// last four; never a captured key.
     static func writeSecureCapture(into buffer: inout ByteBuffer, sequenceNumber: Int, update: SecureCaptureUpdate, streamSid: String) {
-        buffer.writeStaticString(#"{"event":"secureCapture","sequenceNumber":""#)
-        buffer.writeDecimal(sequenceNumber)
-        buffer.writeStaticString(#"","streamSid":"#)
-        buffer.writeJSONString(streamSid)
+        writeHead("secureCapture", into: &buffer, sequenceNumber: sequenceNumber, streamSid: streamSid)
         switch update {
         case .started(let reference):
             buffer.writeStaticString(#","secureCapture":{"state":"started""#)
@@ -346,10 +348,7 @@ enum TwilioStreamMessage {
 
     /// Extension: transfer progress. Never carries the target's headers.
     static func writeTransfer(into buffer: inout ByteBuffer, sequenceNumber: Int, update: TransferUpdate, streamSid: String) {
-        buffer.writeStaticString(#"{"event":"transfer","sequenceNumber":""#)
-        buffer.writeDecimal(sequenceNumber)
-        buffer.writeStaticString(#"","streamSid":"#)
-        buffer.writeJSONString(streamSid)
+        writeHead("transfer", into: &buffer, sequenceNumber: sequenceNumber, streamSid: streamSid)
         buffer.writeStaticString(#","transfer":{"status":"#)
         buffer.writeJSONString(update.status.rawValue)
         if let sipStatus = update.sipStatus {

@@ -35,19 +35,18 @@ struct JitterEndToEndTests {
         schedule[46].append(40)
         let caller = try UDPPeer()
         let payload = [UInt8](repeating: 0xD5 ^ 0x55, count: 160)
-        let start = ContinuousClock.now
-        for (slot, sequences) in schedule.enumerated() {
-            try await Task.sleep(until: start + .milliseconds(20 * slot), clock: .continuous)
-            for seq in sequences {
+        let packets = schedule.enumerated().flatMap { slot, sequences in
+            sequences.map { seq in
                 let ts = UInt32(seq * 160)
                 let header: [UInt8] = [
                     0x80, 8, UInt8(seq >> 8), UInt8(seq & 0xFF),
                     UInt8(ts >> 24), UInt8((ts >> 16) & 0xFF), UInt8((ts >> 8) & 0xFF), UInt8(ts & 0xFF),
                     0x12, 0x34, 0x56, 0x78,
                 ]
-                try caller.send(Data(header + payload), to: port)
+                return (slot: slot, data: Data(header + payload))
             }
         }
+        try await caller.sendPaced(packets, to: port)
         // One 20 ms frame per slot reaches the agent: 95 packets played, 10, 30, 31 and the late 40 concealed.
         let media = try await connection.waitForEvents(named: "media", count: 100, timeout: .seconds(10))
         let timestamps = media.compactMap { Int($0["media"]?["timestamp"]?.string ?? "") }

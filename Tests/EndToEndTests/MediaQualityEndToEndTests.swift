@@ -114,13 +114,11 @@ struct MediaQualityEndToEndTests {
         // 10 packets of speech, CN at −45 dBov, 400 ms with one CN update, then 10 more packets of speech.
         let caller = try UDPPeer()
         let speech = [UInt8](repeating: 0xD5, count: 160)
-        let start = ContinuousClock.now
         let plan: [(slot: Int, pt: UInt8, seq: Int)] =
             (0..<10).map { ($0, 8, $0) } + [(10, 13, 10), (20, 13, 11)] + (0..<10).map { (30 + $0, 8, 12 + $0) }
-        for packet in plan {
-            try await Task.sleep(until: start + .milliseconds(20 * packet.slot), clock: .continuous)
-            try caller.send(Self.rtp(pt: packet.pt, seq: packet.seq, ts: packet.slot * 160, payload: packet.pt == 13 ? [45] : speech), to: port)
-        }
+        try await caller.sendPaced(plan.map { packet in
+            (slot: packet.slot, data: Self.rtp(pt: packet.pt, seq: packet.seq, ts: packet.slot * 160, payload: packet.pt == 13 ? [45] : speech))
+        }, to: port)
         // The agent gets a frame every 20 ms from the first to the last speech packet, about 38: the silence is
         // noise, not a gap (without it, only the 20 speech frames would come; the jitter buffer may shed one or two
         // when a loaded machine delays the stream).

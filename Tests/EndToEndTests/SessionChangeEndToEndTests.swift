@@ -39,16 +39,14 @@ struct SessionChangeEndToEndTests {
 
         // The caller speaks after the resume (PCMU now): the agent hears it.
         let caller = try UDPPeer()
-        let start = ContinuousClock.now
-        for seq in 0..<25 {
-            try await Task.sleep(until: start + .milliseconds(20 * seq), clock: .continuous)
+        try await caller.sendPaced((0..<25).map { seq in
             let ts = UInt32(seq * 160)
             let header: [UInt8] = [
                 0x80, 0, 0, UInt8(seq), UInt8(ts >> 24), UInt8((ts >> 16) & 0xFF), UInt8((ts >> 8) & 0xFF), UInt8(ts & 0xFF),
                 0x0B, 0xAD, 0xCA, 0x11,
             ]
-            try caller.send(Data(header + [UInt8](repeating: 0xFF, count: 160)), to: port)
-        }
+            return (slot: seq, data: Data(header + [UInt8](repeating: 0xFF, count: 160)))
+        }, to: port)
         _ = try await connection.waitForEvents(named: "media", count: 20, timeout: .seconds(5))
 
         // The G.729-only offer draws a 488 (sipp checks) and the call goes on until the agent hangs up.

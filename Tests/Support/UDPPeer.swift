@@ -26,6 +26,35 @@ public final class UDPPeer {
     deinit { close(fd) }
 
     public func send(_ data: Data, to port: Int) throws {
+        try Self.send(data, to: port, from: fd)
+    }
+
+    /// Sends each datagram at `slot` × `interval` after the call, from a thread of its own: the shared concurrency
+    /// pool, busy on a loaded machine, would bunch the stream (and the gateway's jitter buffer rightly sheds a
+    /// bunched stream). Returns once the last one is sent.
+    public func sendPaced(_ packets: [(slot: Int, data: Data)], to port: Int, interval: Duration = .milliseconds(20)) async throws {
+        let fd = self.fd
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            Thread {
+                let start = ContinuousClock.now
+                do {
+                    for packet in packets {
+                        let wait = start + interval * packet.slot - ContinuousClock.now
+                        if wait > .zero {
+                            let (seconds, attoseconds) = wait.components
+                            Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
+                        }
+                        try Self.send(packet.data, to: port, from: fd)
+                    }
+                    done.resume()
+                } catch {
+                    done.resume(throwing: error)
+                }
+            }.start()
+        }
+    }
+
+    private static func send(_ data: Data, to port: Int, from fd: Int32) throws {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
