@@ -31,9 +31,10 @@ public struct TrunkRegistration: Sendable, Equatable, Codable {
         case retryInSeconds = "retry_in_s"
     }
 
-    init(trunk: String, state: State = .registering, since: Date) {
+    /// Configured, not yet answered.
+    init(trunk: String, since: Date) {
         self.trunk = trunk
-        self.state = state
+        self.state = .registering
         self.since = since
     }
 

@@ -8,8 +8,9 @@ import NIOPosix
 /// calls). Here one wakeup runs many sessions. Sessions are spread over `phaseCount` phases 2.5 ms apart, each
 /// session in the least loaded one, so a wakeup runs about an eighth of them: a session's packet waits behind
 /// fewer others than if all ran on one tick. Under the bench at 250 G.711 calls the p99 time in the gateway was
-/// 8.7 ms with one tick, 6.9 ms with two phases, 3.8 ms with four and 3.2 ms with eight, at the same capacity. Each session keeps its own deadline on its phase's 20 ms grid and catches up on packets
-/// the loop was late for, so pacing and timestamps are as before.
+/// 8.7 ms with one tick, 6.9 ms with two phases, 3.8 ms with four and 3.2 ms with eight, at the same capacity.
+/// Each session keeps its own deadline on its phase's 20 ms grid and catches up on packets the loop was late
+/// for, so pacing and timestamps are as before.
 ///
 /// Thread contract: a clock belongs to one event loop and is used only on it (`on(_:)` finds it in a table of the
 /// calling thread's). It exists while sessions use it: the last one leaving stops the timer and drops the clock.

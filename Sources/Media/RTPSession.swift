@@ -141,7 +141,7 @@ public final class RTPSession {
     public let ssrc = UInt32.random(in: .min ... .max)
     private var sentFirstPacket = false
     private(set) var nextDeadline = NIODeadline.now()
-    /// The loop's pacing clock while running, and this session's place in its list.
+    /// The loop's pacing clock while running, and this session's phase and place in that phase's list.
     private var clock: MediaClock?
     var clockPhase = 0
     var clockSlot = -1

@@ -154,7 +154,6 @@ final class Peer: Sendable {
     }
 }
 
-
 func rtpPacket(pt: UInt8, seq: UInt16, ts: UInt32, ssrc: UInt32 = 0xC0FFEE, marker: Bool = false, payload: [UInt8])
     -> [UInt8]
 {
